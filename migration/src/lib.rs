@@ -1,0 +1,15 @@
+//! The schema of the `messages` store, as ordered migrations.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20250115_000001_create_messages;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20250115_000001_create_messages::Migration)]
+    }
+}

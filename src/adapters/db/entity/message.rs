@@ -1,0 +1,30 @@
+//! The `messages` table.
+
+use sea_orm::entity::prelude::*;
+
+/// One stored message.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "messages")]
+pub struct Model {
+    /// The provider's id; the primary key that makes inserts idempotent.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub message_id: String,
+    /// Sender, E.164.
+    pub from_msisdn: String,
+    /// Recipient, E.164.
+    pub to_msisdn: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub ts: i64,
+    /// The body as sent.
+    pub text: Option<String>,
+    /// The body case-folded, for substring search.
+    pub text_folded: Option<String>,
+    /// When this service stored it, microseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

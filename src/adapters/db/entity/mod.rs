@@ -1,0 +1,3 @@
+//! sea-orm entities; they never leave `adapters::db`.
+
+pub mod message;

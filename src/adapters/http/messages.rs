@@ -1,0 +1,102 @@
+//! `GET /messages` and `GET /stats`.
+
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+
+use super::dto::{DetailBody, MessageDto, MessageList, StatsBody, ValidationErrorBody};
+use super::{ApiTags, unavailable_body};
+use crate::domain::ports::RepoError;
+use crate::domain::query::RawListQuery;
+use crate::domain::service::MessageService;
+
+/// The read API.
+pub struct MessagesApi {
+    service: MessageService,
+}
+
+impl MessagesApi {
+    /// Serves reads through `service`.
+    pub fn new(service: MessageService) -> Self {
+        Self { service }
+    }
+}
+
+/// Answers of `GET /messages`.
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// One page of matches and the total number of matches.
+    #[oai(status = 200)]
+    Ok(Json<MessageList>),
+    /// A parameter breaks its rule; every bad parameter is listed.
+    #[oai(status = 422)]
+    Invalid(Json<ValidationErrorBody>),
+    /// Storage unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<DetailBody>),
+}
+
+/// Answers of `GET /stats`.
+#[derive(ApiResponse)]
+pub enum StatsResponse {
+    /// Aggregates over every stored message.
+    #[oai(status = 200)]
+    Ok(Json<StatsBody>),
+    /// Storage unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<DetailBody>),
+}
+
+fn log_unavailable(e: &RepoError) -> Json<DetailBody> {
+    tracing::error!(error = %e, "read failed");
+    Json(unavailable_body())
+}
+
+#[OpenApi]
+impl MessagesApi {
+    /// List and search messages
+    ///
+    /// Filters combine with AND. Results are always ordered by `ts` ascending, then `message_id`
+    /// ascending; `total` counts every match regardless of `limit` and `offset`.
+    #[oai(path = "/messages", method = "get", tag = "ApiTags::Messages")]
+    async fn list(
+        &self,
+        /// Page size, an integer from 1 to 100 (default 50).
+        limit: Query<Option<String>>,
+        /// Matches to skip, an integer >= 0 (default 0).
+        offset: Query<Option<String>>,
+        /// Exact sender in E.164. An unencoded `+` arrives as a space and is read back as `+`.
+        from: Query<Option<String>>,
+        /// RFC 3339 instant; keeps messages with `ts >= since`.
+        since: Query<Option<String>>,
+        /// Case-insensitive substring of `text`; every character is literal (no wildcards).
+        q: Query<Option<String>>,
+    ) -> ListResponse {
+        let raw = RawListQuery { limit: limit.0, offset: offset.0, from: from.0, since: since.0, q: q.0 };
+        let query = match raw.parse() {
+            Ok(query) => query,
+            Err(errors) => return ListResponse::Invalid(Json(errors.into())),
+        };
+        match self.service.list(&query).await {
+            Ok(page) => ListResponse::Ok(Json(MessageList {
+                data: page.rows.iter().map(MessageDto::from).collect(),
+                total: page.total,
+                limit: query.page.limit,
+                offset: query.page.offset,
+            })),
+            Err(e) => ListResponse::Unavailable(log_unavailable(&e)),
+        }
+    }
+
+    /// Message statistics
+    ///
+    /// Totals, distinct senders, the ten busiest senders (count descending, ties by sender
+    /// ascending) and the first and last `ts` (null when nothing is stored).
+    #[oai(path = "/stats", method = "get", tag = "ApiTags::Messages")]
+    async fn stats(&self) -> StatsResponse {
+        match self.service.stats().await {
+            Ok(stats) => StatsResponse::Ok(Json(stats.into())),
+            Err(e) => StatsResponse::Unavailable(log_unavailable(&e)),
+        }
+    }
+}

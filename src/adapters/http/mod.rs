@@ -1,0 +1,71 @@
+//! The HTTP adapter: routes, OpenAPI document, Swagger UI, and the mapping of every error to the
+//! bodies CONTRACT.md names.
+
+mod body;
+pub mod dto;
+mod messages;
+mod ops;
+mod problem;
+mod webhook;
+
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::domain::service::MessageService;
+use dto::DetailBody;
+pub use messages::MessagesApi;
+pub use ops::OpsApi;
+pub use webhook::WebhookApi;
+
+/// The body of every 401 from the webhook.
+pub const INVALID_SIGNATURE: &str = "invalid signature";
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+enum ApiTags {
+    /// Inbound messages from the provider.
+    Webhook,
+    /// Reading what arrived.
+    Messages,
+    /// Probes for orchestrators.
+    Health,
+}
+
+/// What the HTTP layer needs beyond the core.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest accepted webhook body.
+    pub max_body_bytes: usize,
+}
+
+type Apis = (WebhookApi, MessagesApi, OpsApi);
+
+/// The OpenAPI service: the operations and their document.
+pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<Apis, ()> {
+    let apis = (
+        WebhookApi::new(service.clone(), config.max_body_bytes),
+        MessagesApi::new(service.clone()),
+        OpsApi::new(service.clone()),
+    );
+    OpenApiService::new(apis, "Webhook Ingest", env!("CARGO_PKG_VERSION")).description(
+        "Receives WhatsApp-like inbound messages, proves each is authentic (HMAC-SHA256 over the raw body), \
+         stores each exactly once, and lets you list, search and count what arrived.",
+    )
+}
+
+/// The OpenAPI document as pretty JSON, exactly as `/openapi.json` serves it.
+pub fn openapi_json(service: &MessageService, config: &HttpConfig) -> String {
+    openapi(service, config).spec()
+}
+
+/// The whole application: API, `/openapi.json`, `/docs`, and JSON error bodies everywhere.
+pub fn app(service: &MessageService, config: &HttpConfig) -> impl Endpoint + 'static {
+    let api = openapi(service, config);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new().at("/openapi.json", spec).nest("/docs", docs).nest("/", api).catch_all_error(problem::error_response)
+}
+
+fn unavailable_body() -> DetailBody {
+    DetailBody::new("storage unavailable, retry later")
+}

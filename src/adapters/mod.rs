@@ -1,0 +1,7 @@
+//! Adapters: everything that touches the outside world, each plugged into a port of the core.
+
+pub mod clock;
+pub mod db;
+pub mod http;
+pub mod memory;
+pub mod signature;

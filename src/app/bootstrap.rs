@@ -1,0 +1,122 @@
+//! Builds the adapters from settings, hands them to the core, and serves until told to stop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{Endpoint, Server};
+
+use super::config::Settings;
+use crate::adapters::clock::SystemClock;
+use crate::adapters::db::{self, SqlMessages};
+use crate::adapters::http::{self, HttpConfig};
+use crate::adapters::signature::HmacVerifier;
+use crate::domain::service::MessageService;
+
+/// A start-up failure; `Display` is the one line printed before exiting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(#[from] super::config::ConfigError),
+    /// A secret in `WEBHOOK_SECRET` is unusable.
+    #[error("WEBHOOK_SECRET: {0}")]
+    Secret(#[from] crate::adapters::signature::SecretError),
+    /// The database could not be opened or migrated.
+    #[error("DATABASE_URL: {0}")]
+    Database(String),
+    /// The port could not be bound.
+    #[error("PORT: cannot listen: {0}")]
+    Bind(std::io::Error),
+}
+
+/// The running parts, before serving.
+pub struct Application {
+    /// The core, for callers that want to drive it directly.
+    pub service: MessageService,
+    /// The repository, to close its pool at shutdown.
+    pub repository: SqlMessages,
+    http: HttpConfig,
+}
+
+impl Application {
+    /// Opens storage, applies migrations and wires the core.
+    ///
+    /// # Errors
+    /// See [`StartupError`].
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let secrets = settings.secrets();
+        let verifier = HmacVerifier::new(secrets.clone(), settings.signature_tolerance_secs)?;
+        warn_about_secrets(&secrets);
+        let conn = db::connect(&settings.db()).await.map_err(|e| StartupError::Database(e.to_string()))?;
+        db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
+        let repository = SqlMessages::new(conn);
+        let service = MessageService::new(Arc::new(repository.clone()), Arc::new(verifier), Arc::new(SystemClock));
+        Ok(Self { service, repository, http: HttpConfig { max_body_bytes: settings.max_body_bytes } })
+    }
+
+    /// The HTTP application over this core.
+    pub fn endpoint(&self) -> impl Endpoint + 'static {
+        http::app(&self.service, &self.http)
+    }
+
+    /// Serves on `host:port` until `shutdown` resolves, then lets in-flight requests finish within
+    /// `grace` and closes the database.
+    ///
+    /// # Errors
+    /// The port cannot be bound, or the server fails.
+    pub async fn serve(
+        self,
+        settings: &Settings,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let acceptor = TcpListener::bind(addr).into_acceptor().await.map_err(StartupError::Bind)?;
+        let local: Vec<SocketAddr> = acceptor.local_addr().iter().filter_map(|a| a.as_socket_addr().copied()).collect();
+        tracing::info!(addr = ?local, version = env!("CARGO_PKG_VERSION"), "listening");
+        let grace = Duration::from_secs(settings.shutdown_timeout_secs);
+        let result = Server::new_with_acceptor(acceptor)
+            .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(grace))
+            .await;
+        if let Err(e) = self.repository.connection().clone().close().await {
+            tracing::warn!(error = %e, "closing the database pool failed");
+        }
+        tracing::info!("stopped");
+        result.map_err(StartupError::Bind)
+    }
+}
+
+fn warn_about_secrets(secrets: &[String]) {
+    if secrets.is_empty() {
+        tracing::warn!("WEBHOOK_SECRET is not set: every webhook will be rejected and /health/ready answers 503");
+    }
+    for (i, s) in secrets.iter().enumerate() {
+        if !s.starts_with("whsec_") && s.chars().count() < 16 {
+            tracing::warn!(secret_index = i + 1, "a webhook secret is shorter than 16 characters; use a longer one");
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,5 @@
+//! Wiring: configuration, telemetry and the composition of adapters around the core.
+
+pub mod bootstrap;
+pub mod config;
+pub mod telemetry;

@@ -1,0 +1,11 @@
+//! The pure core: domain values, ports and use cases. No HTTP, database, environment or clock here.
+
+pub mod error;
+pub mod message;
+pub mod payload;
+pub mod ports;
+pub mod query;
+pub mod service;
+pub mod signature;
+pub mod stats;
+pub mod timestamp;

@@ -1,0 +1,199 @@
+//! The use cases: ingest a webhook, list and search, aggregate, report readiness.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use super::error::FieldError;
+use super::message::MessageId;
+use super::payload::decode_message;
+use super::ports::{Clock, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier};
+use super::query::ListQuery;
+use super::signature::{PresentedSignatures, SignatureError};
+use super::stats::Stats;
+
+/// A webhook that was accepted: stored now, or stored before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    /// The message's id.
+    pub message_id: MessageId,
+    /// Whether this request wrote it.
+    pub outcome: Inserted,
+}
+
+/// Why a webhook was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum IngestError {
+    /// The request is not provably from the provider.
+    #[error("invalid signature: {0}")]
+    Signature(#[from] SignatureError),
+    /// The body is not a valid message; every broken rule is listed.
+    #[error("invalid message ({} errors)", .0.len())]
+    Invalid(Vec<FieldError>),
+    /// The message is valid but could not be stored.
+    #[error("message {message_id:?} not stored: {source}")]
+    Unavailable {
+        /// The id of the message that was not stored.
+        message_id: MessageId,
+        /// What storage said.
+        #[source]
+        source: RepoError,
+    },
+}
+
+/// Whether the service can do its job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Storage answers, the schema is applied and a secret is configured.
+    Ready,
+    /// Not ready, and why.
+    NotReady(String),
+}
+
+/// The core of the service, holding the three ports.
+#[derive(Clone)]
+pub struct MessageService {
+    repo: Arc<dyn MessageRepository>,
+    verifier: Arc<dyn SignatureVerifier>,
+    clock: Arc<dyn Clock>,
+}
+
+impl MessageService {
+    /// Wires the core to its ports.
+    pub fn new(repo: Arc<dyn MessageRepository>, verifier: Arc<dyn SignatureVerifier>, clock: Arc<dyn Clock>) -> Self {
+        Self { repo, verifier, clock }
+    }
+
+    /// Verifies the raw body first, then parses it, then stores it exactly once.
+    ///
+    /// # Errors
+    /// See [`IngestError`]; nothing is stored when an error is returned.
+    pub async fn ingest(&self, body: &[u8], presented: &PresentedSignatures) -> Result<Ingested, IngestError> {
+        let now = self.clock.now();
+        self.verifier.verify(body, presented, now)?;
+        let message = decode_message(body).map_err(IngestError::Invalid)?;
+        let message_id = message.message_id.clone();
+        match self.repo.insert(message, now).await {
+            Ok(outcome) => Ok(Ingested { message_id, outcome }),
+            Err(source) => Err(IngestError::Unavailable { message_id, source }),
+        }
+    }
+
+    /// One page of matching messages and the total number of matches.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn list(&self, query: &ListQuery) -> Result<MessagePage, RepoError> {
+        self.repo.list(&query.filter, query.page).await
+    }
+
+    /// Aggregates over every stored message.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn stats(&self) -> Result<Stats, RepoError> {
+        self.repo.stats().await
+    }
+
+    /// Ready only when a secret is configured and storage answers with its schema applied.
+    pub async fn readiness(&self) -> Readiness {
+        if !self.verifier.has_secrets() {
+            return Readiness::NotReady("no webhook secret is configured".into());
+        }
+        match self.repo.ready().await {
+            Ok(()) => Readiness::Ready,
+            Err(e) => Readiness::NotReady(public_reason(&e).into()),
+        }
+    }
+}
+
+/// A reason safe to show to anyone: it names the problem, not the internals.
+fn public_reason(e: &RepoError) -> &'static str {
+    match e {
+        RepoError::Unavailable(_) | RepoError::Overloaded => "storage unavailable",
+        RepoError::SchemaMissing(_) => "database schema not applied",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::clock::FixedClock;
+    use crate::adapters::memory::InMemoryMessages;
+    use crate::adapters::signature::HmacVerifier;
+    use crate::domain::query::RawListQuery;
+    use crate::domain::timestamp::Timestamp;
+
+    const SECRET: &str = "test-secret-0123456789";
+    const BODY: &str =
+        r#"{"message_id":"m1","from":"+919876543210","to":"+14155550100","ts":"2025-01-15T10:00:00Z","text":"Hi"}"#;
+
+    fn service(repo: InMemoryMessages, secrets: &[&str]) -> MessageService {
+        let now = Timestamp::parse_utc("2025-01-15T10:00:05Z").unwrap();
+        let verifier = HmacVerifier::new(secrets.iter().map(|s| s.to_string()).collect(), 300).unwrap();
+        MessageService::new(Arc::new(repo), Arc::new(verifier), Arc::new(FixedClock(now)))
+    }
+
+    fn signed(body: &str, secret: &str) -> PresentedSignatures {
+        PresentedSignatures {
+            hmac_hex: vec![crate::adapters::signature::sign_hex(secret, body.as_bytes())],
+            standard: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_valid_message_is_created_once_then_duplicate() {
+        let repo = InMemoryMessages::default();
+        let svc = service(repo.clone(), &[SECRET]);
+        let first = svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
+        let again = svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
+        assert_eq!(first.outcome, Inserted::Created);
+        assert_eq!(again.outcome, Inserted::Duplicate);
+        assert_eq!(repo.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_signature_is_checked_before_the_body_is_parsed() {
+        let svc = service(InMemoryMessages::default(), &[SECRET]);
+        let err = svc.ingest(b"not json", &signed("other", SECRET)).await.unwrap_err();
+        assert_eq!(err, IngestError::Signature(SignatureError::Mismatch));
+        let err = svc.ingest(b"not json", &PresentedSignatures::default()).await.unwrap_err();
+        assert_eq!(err, IngestError::Signature(SignatureError::Missing));
+    }
+
+    #[tokio::test]
+    async fn an_invalid_body_is_not_stored() {
+        let repo = InMemoryMessages::default();
+        let svc = service(repo.clone(), &[SECRET]);
+        let body = BODY.replace("+919876543210", "919876543210");
+        let err = svc.ingest(body.as_bytes(), &signed(&body, SECRET)).await.unwrap_err();
+        assert!(matches!(err, IngestError::Invalid(ref e) if e.len() == 1));
+        assert_eq!(repo.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn storage_failure_is_an_error_never_an_ack() {
+        let repo = InMemoryMessages::default();
+        repo.set_failing(true);
+        let svc = service(repo, &[SECRET]);
+        let err = svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap_err();
+        assert!(matches!(err, IngestError::Unavailable { .. }));
+        assert_eq!(svc.readiness().await, Readiness::NotReady("storage unavailable".into()));
+    }
+
+    #[tokio::test]
+    async fn readiness_needs_a_secret() {
+        assert!(matches!(service(InMemoryMessages::default(), &[]).readiness().await, Readiness::NotReady(_)));
+        assert_eq!(service(InMemoryMessages::default(), &[SECRET]).readiness().await, Readiness::Ready);
+    }
+
+    #[tokio::test]
+    async fn received_at_comes_from_the_clock() {
+        let repo = InMemoryMessages::default();
+        let svc = service(repo.clone(), &[SECRET]);
+        svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
+        assert_eq!(repo.received_at("m1").unwrap().to_rfc3339(), "2025-01-15T10:00:05Z");
+        let page = svc.list(&RawListQuery::default().parse().unwrap()).await.unwrap();
+        assert_eq!(page.total, 1);
+    }
+}

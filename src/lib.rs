@@ -1,0 +1,5 @@
+//! Webhook ingestion: authenticate, validate and store inbound messages exactly once.
+
+pub mod adapters;
+pub mod app;
+pub mod domain;
