@@ -1,5 +1,6 @@
 //! Wiring: configuration, telemetry and the composition of adapters around the core.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod config;
 pub mod telemetry;

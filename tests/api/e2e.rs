@@ -1,0 +1,91 @@
+//! The compiled binary, started as an operator would, spoken to over TCP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use webhook_ingest::adapters::signature::sign_hex;
+
+const BIN: &str = env!("CARGO_BIN_EXE_webhook-ingest");
+
+/// A running service process; killed when dropped.
+pub struct Service {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with `env` on a free port and waits for its "listening" log line.
+pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Service {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let parsed: Value =
+                serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout line is not JSON: {line}"));
+            if parsed["msg"] == "listening" {
+                let addr = parsed["addr"].as_str().unwrap().trim_matches(['[', ']']).to_owned();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("service reports its address");
+    Service { child, base: format!("http://{addr}") }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_stores_a_signed_message_on_a_fresh_sqlite_file_and_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "e2e-secret-0123456789";
+    // The SQLAlchemy form with four slashes, as the earlier versions documented it.
+    let url = format!("sqlite:///{}/data/x.db", dir.path().display());
+    let svc = start(dir.path(), &[("WEBHOOK_SECRET", secret), ("DATABASE_URL", &url)]);
+    let http = reqwest::Client::new();
+    let body = json!({"message_id": "e2e-1", "from": "+919876543210", "to": "+14155550100", "ts": "2025-01-15T10:00:00Z", "text": "over TCP"}).to_string();
+    let r = http
+        .post(format!("{}/webhook", svc.base))
+        .header("X-Signature", sign_hex(secret, body.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed: Value =
+        http.get(format!("{}/messages?from=+919876543210", svc.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["total"], 1);
+    assert_eq!(listed["data"][0]["text"], "over TCP");
+    assert!(dir.path().join("data/x.db").exists(), "the SQLite file and its directory are created");
+    let ready = http.get(format!("{}/health/ready", svc.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[test]
+fn a_bad_port_or_database_scheme_stops_start_up_naming_the_variable() {
+    for (var, value) in
+        [("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://localhost/x"), ("LOG_LEVEL", "chatty")]
+    {
+        let out = Command::new(BIN).env_clear().env(var, value).output().unwrap();
+        assert!(!out.status.success(), "{var}={value} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+}

@@ -1,0 +1,65 @@
+//! Health probes, documentation endpoints and framework errors.
+
+use poem::http::StatusCode;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::on_every_backend;
+
+on_every_backend! {
+    async fn live_and_ready_answer_ok_when_configured(app) {
+        let live = app.get("/health/live").await;
+        assert_eq!((live.status, live.body), (StatusCode::OK, json!({"status": "ok"})));
+        let ready = app.get("/health/ready").await;
+        assert_eq!((ready.status, ready.body), (StatusCode::OK, json!({"status": "ready"})));
+    }
+}
+
+#[tokio::test]
+async fn ready_is_503_without_a_secret_but_live_stays_200() {
+    let app = TestApp::sqlite_with(|s| s.webhook_secret = Some("   ".into())).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["status"], "not_ready");
+    assert!(ready.body["reason"].as_str().unwrap().contains("secret"));
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let app = TestApp::sqlite().await;
+    let r = app.get("/no/such/path").await;
+    assert_eq!((r.status, r.body), (StatusCode::NOT_FOUND, json!({"detail": "Not Found"})));
+    let r = crate::helpers::Reply::from(app.client.delete("/webhook").send().await).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.body["detail"].is_string());
+}
+
+#[tokio::test]
+async fn the_openapi_document_and_swagger_ui_are_served() {
+    let app = TestApp::sqlite().await;
+    let spec = app.get("/openapi.json").await;
+    assert_eq!(spec.status, StatusCode::OK);
+    for path in ["/webhook", "/messages", "/stats", "/health/live", "/health/ready"] {
+        assert!(spec.body["paths"][path].is_object(), "{path} missing from the document");
+    }
+    for status in ["200", "401", "413", "422", "503"] {
+        assert!(spec.body["paths"]["/webhook"]["post"]["responses"][status].is_object(), "{status} undocumented");
+    }
+    let docs = app.client.get("/docs").send().await;
+    docs.assert_status_is_ok();
+    docs.assert_content_type("text/html; charset=utf-8");
+}
+
+#[tokio::test]
+async fn the_committed_openapi_document_matches_the_code() {
+    let app = TestApp::sqlite().await;
+    let served = app.get("/openapi.json").await.body;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("openapi/openapi.json exists")).unwrap();
+    assert!(
+        committed == served,
+        "openapi/openapi.json is stale: regenerate it with `cargo run -- openapi > openapi/openapi.json`"
+    );
+}

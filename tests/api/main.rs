@@ -1,0 +1,11 @@
+//! HTTP contract tests against the real application, plus the repository contract suite and
+//! end-to-end runs of the compiled binary.
+
+mod helpers;
+
+mod e2e;
+mod health;
+mod messages;
+mod repository_contract;
+mod stats;
+mod webhook;

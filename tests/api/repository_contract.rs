@@ -1,0 +1,150 @@
+//! One contract for every `MessageRepository`: the in-memory fake, SQLite and PostgreSQL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use webhook_ingest::adapters::db::{self, DatabaseTarget, DbConfig, SqlMessages};
+use webhook_ingest::adapters::memory::InMemoryMessages;
+use webhook_ingest::domain::message::{Message, MessageId, MessageText, Msisdn};
+use webhook_ingest::domain::ports::{Inserted, MessageRepository};
+use webhook_ingest::domain::query::{MessageFilter, Page, RawListQuery};
+use webhook_ingest::domain::stats::{SenderCount, rank_senders};
+use webhook_ingest::domain::timestamp::Timestamp;
+
+fn message(id: &str, from: &str, ts_secs: i64, text: Option<&str>) -> Message {
+    Message {
+        message_id: MessageId::parse(id).unwrap(),
+        from: Msisdn::parse(from).unwrap(),
+        to: Msisdn::parse("+14155550100").unwrap(),
+        ts: Timestamp::from_micros(ts_secs * 1_000_000).unwrap(),
+        text: text.map(|t| MessageText::parse(t).unwrap()),
+    }
+}
+
+/// A deterministic spread of senders, instants (with ties) and texts.
+fn dataset() -> Vec<Message> {
+    let texts = [Some("Hello"), Some("hello WORLD"), None, Some("50% off_now"), Some("it's"), Some("ÉTÉ")];
+    (0..60u32)
+        .map(|i| {
+            let from = format!("+1{}", 100 + (i * 7) % 5);
+            let ts = 1_736_900_000 + i64::from((i * 13) % 17) * 60;
+            message(&format!("id-{:02}", (i * 37) % 60), &from, ts, texts[(i % 6) as usize])
+        })
+        .collect()
+}
+
+fn filters() -> Vec<MessageFilter> {
+    let q = |pairs: &[(&str, &str)]| {
+        let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
+        RawListQuery { from: get("from"), since: get("since"), q: get("q"), ..RawListQuery::default() }
+            .parse()
+            .unwrap()
+            .filter
+    };
+    vec![
+        q(&[]),
+        q(&[("from", "+1102")]),
+        q(&[("since", "2025-01-15T00:30:00Z")]),
+        q(&[("q", "hello")]),
+        q(&[("q", "%")]),
+        q(&[("q", "_")]),
+        q(&[("q", "'")]),
+        q(&[("q", "été")]),
+        q(&[("from", "+1101"), ("since", "2025-01-15T00:20:00Z"), ("q", "L")]),
+        q(&[("from", "+1999")]),
+    ]
+}
+
+async fn insert_reports_created_then_duplicate(repo: Arc<dyn MessageRepository>) {
+    let at = Timestamp::from_micros(0).unwrap();
+    let first = message("same", "+111", 100, Some("first"));
+    assert_eq!(repo.insert(first.clone(), at).await.unwrap(), Inserted::Created);
+    assert_eq!(repo.insert(message("same", "+222", 5, Some("second")), at).await.unwrap(), Inserted::Duplicate);
+    let page = repo.list(&MessageFilter::default(), Page::default()).await.unwrap();
+    assert_eq!(page.rows, [first]);
+    assert_eq!(page.total, 1);
+    repo.ready().await.unwrap();
+}
+
+async fn list_matches_the_reference_semantics(repo: Arc<dyn MessageRepository>) {
+    let data = dataset();
+    let at = Timestamp::from_micros(0).unwrap();
+    for m in &data {
+        repo.insert(m.clone(), at).await.unwrap();
+    }
+    let mut ordered = data.clone();
+    ordered.sort_by(|a, b| (a.ts, &a.message_id).cmp(&(b.ts, &b.message_id)));
+    for filter in filters() {
+        let expected: Vec<&Message> = ordered.iter().filter(|m| filter.matches(m)).collect();
+        for page in [Page { limit: 100, offset: 0 }, Page { limit: 7, offset: 3 }, Page { limit: 1, offset: 1000 }] {
+            let got = repo.list(&filter, page).await.unwrap();
+            let want: Vec<Message> =
+                expected.iter().skip(page.offset as usize).take(page.limit as usize).map(|m| (*m).clone()).collect();
+            assert_eq!(got.total, expected.len() as u64, "{filter:?}");
+            assert_eq!(got.rows, want, "{filter:?} {page:?}");
+        }
+    }
+}
+
+async fn stats_match_the_reference(repo: Arc<dyn MessageRepository>) {
+    let empty = repo.stats().await.unwrap();
+    assert_eq!((empty.total_messages, empty.first_message_ts, empty.last_message_ts), (0, None, None));
+    let data = dataset();
+    let at = Timestamp::from_micros(0).unwrap();
+    for m in &data {
+        repo.insert(m.clone(), at).await.unwrap();
+    }
+    let mut counts = std::collections::BTreeMap::<Msisdn, u64>::new();
+    for m in &data {
+        *counts.entry(m.from.clone()).or_default() += 1;
+    }
+    let stats = repo.stats().await.unwrap();
+    assert_eq!(stats.total_messages, 60);
+    assert_eq!(stats.senders_count, counts.len() as u64);
+    let reference = rank_senders(counts.into_iter().map(|(from, count)| SenderCount { from, count }).collect());
+    assert_eq!(stats.top_senders, reference);
+    assert_eq!(stats.first_message_ts, data.iter().map(|m| m.ts).min());
+    assert_eq!(stats.last_message_ts, data.iter().map(|m| m.ts).max());
+}
+
+async fn sql(target: DatabaseTarget) -> Arc<dyn MessageRepository> {
+    let config = DbConfig {
+        target,
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+        acquire_timeout: Duration::from_secs(5),
+        sqlite_full_sync: true,
+    };
+    let conn = db::connect(&config).await.unwrap();
+    db::migrate(&conn).await.unwrap();
+    Arc::new(SqlMessages::new(conn))
+}
+
+macro_rules! contract {
+    ($($case:ident),*) => {
+        $(
+            mod $case {
+                use super::*;
+
+                #[tokio::test]
+                async fn in_memory() {
+                    super::$case(Arc::new(InMemoryMessages::default())).await;
+                }
+
+                #[tokio::test]
+                async fn sqlite() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$case(sql(DatabaseTarget::SqliteFile(dir.path().join("c.db"))).await).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let Some(url) = crate::helpers::fresh_postgres_database().await else { return };
+                    super::$case(sql(DatabaseTarget::Postgres(url)).await).await;
+                }
+            }
+        )*
+    };
+}
+
+contract!(insert_reports_created_then_duplicate, list_matches_the_reference_semantics, stats_match_the_reference);
