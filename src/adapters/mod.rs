@@ -4,4 +4,5 @@ pub mod clock;
 pub mod db;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod signature;

@@ -11,6 +11,7 @@ use super::config::Settings;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
 use crate::adapters::http::{self, HttpConfig};
+use crate::adapters::metrics::Metrics;
 use crate::adapters::signature::HmacVerifier;
 use crate::domain::service::MessageService;
 
@@ -53,7 +54,11 @@ impl Application {
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
         let repository = SqlMessages::new(conn);
         let service = MessageService::new(Arc::new(repository.clone()), Arc::new(verifier), Arc::new(SystemClock));
-        Ok(Self { service, repository, http: HttpConfig { max_body_bytes: settings.max_body_bytes } })
+        Ok(Self {
+            service,
+            repository,
+            http: HttpConfig { max_body_bytes: settings.max_body_bytes, metrics: Metrics::new() },
+        })
     }
 
     /// The HTTP application over this core.

@@ -13,6 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_webhook-ingest");
 pub struct Service {
     pub child: Child,
     pub base: String,
+    /// Every line the process wrote to stdout so far.
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Service {
@@ -37,8 +39,11 @@ pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Service {
     let mut child = cmd.spawn().expect("binary starts");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line.clone());
             let parsed: Value =
                 serde_json::from_str(&line).unwrap_or_else(|_| panic!("stdout line is not JSON: {line}"));
             if parsed["msg"] == "listening" {
@@ -48,7 +53,7 @@ pub fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Service {
         }
     });
     let addr = rx.recv_timeout(Duration::from_secs(30)).expect("service reports its address");
-    Service { child, base: format!("http://{addr}") }
+    Service { child, base: format!("http://{addr}"), stdout: lines }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,5 +92,54 @@ fn a_bad_port_or_database_scheme_stops_start_up_naming_the_variable() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_stdout_line_is_json_with_access_fields_and_no_secret_or_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "log-secret-never-printed-0123";
+    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let svc = start(dir.path(), &[("WEBHOOK_SECRET", secret), ("DATABASE_URL", &url), ("LOG_LEVEL", "debug")]);
+    let http = reqwest::Client::new();
+    let body =
+        json!({"message_id": "log-1", "from": "+919876543210", "to": "+14155550100", "ts": "2025-01-15T10:00:00Z"})
+            .to_string();
+    let sig = sign_hex(secret, body.as_bytes());
+    let post = |sig: String, body: String| {
+        http.post(format!("{}/webhook", svc.base))
+            .header("X-Signature", sig)
+            .header("X-Request-ID", "trace-me")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(sig.clone(), body.clone()).await.unwrap().status(), 200);
+    assert_eq!(post(sig.clone(), body.clone()).await.unwrap().status(), 200);
+    let wrong = sign_hex("guess", body.as_bytes());
+    assert_eq!(post(wrong.clone(), body.clone()).await.unwrap().status(), 401);
+    assert_eq!(http.get(format!("{}/messages?q=x", svc.base)).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let lines = svc.stdout.lock().unwrap().clone();
+    let logs: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    let access: Vec<&Value> = logs.iter().filter(|l| l["msg"] == "request").collect();
+    assert_eq!(access.len(), 4, "one access line per request: {lines:#?}");
+    for line in &access {
+        for key in ["ts", "level", "request_id", "method", "path", "status", "latency_ms"] {
+            assert!(!line[key].is_null(), "{key} missing in {line}");
+        }
+    }
+    let webhook: Vec<&&Value> = access.iter().filter(|l| l["path"] == "/webhook").collect();
+    assert_eq!(webhook[0]["result"], "created");
+    assert_eq!(webhook[0]["dup"], false);
+    assert_eq!(webhook[0]["message_id"], "log-1");
+    assert_eq!(webhook[0]["request_id"], "trace-me");
+    assert_eq!(webhook[1]["dup"], true);
+    assert_eq!(webhook[2]["result"], "invalid_signature");
+    assert_eq!(webhook[2]["level"], 50, "a rejected signature is logged at error level");
+    let all = lines.join("\n");
+    for secret_thing in [secret, sig.as_str(), wrong.as_str()] {
+        assert!(!all.contains(secret_thing), "{secret_thing} leaked into logs");
     }
 }

@@ -6,6 +6,7 @@ mod helpers;
 mod e2e;
 mod health;
 mod messages;
+mod observability;
 mod repository_contract;
 mod stats;
 mod webhook;

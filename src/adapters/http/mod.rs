@@ -4,6 +4,7 @@
 mod body;
 pub mod dto;
 mod messages;
+mod observe;
 mod ops;
 mod problem;
 mod webhook;
@@ -11,6 +12,7 @@ mod webhook;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+use crate::adapters::metrics::Metrics;
 use crate::domain::service::MessageService;
 use dto::DetailBody;
 pub use messages::MessagesApi;
@@ -32,10 +34,12 @@ enum ApiTags {
 }
 
 /// What the HTTP layer needs beyond the core.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpConfig {
     /// Largest accepted webhook body.
     pub max_body_bytes: usize,
+    /// Where request metrics are recorded.
+    pub metrics: Metrics,
 }
 
 type Apis = (WebhookApi, MessagesApi, OpsApi);
@@ -45,7 +49,7 @@ pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<
     let apis = (
         WebhookApi::new(service.clone(), config.max_body_bytes),
         MessagesApi::new(service.clone()),
-        OpsApi::new(service.clone()),
+        OpsApi::new(service.clone(), config.metrics.clone()),
     );
     OpenApiService::new(apis, "Webhook Ingest", env!("CARGO_PKG_VERSION")).description(
         "Receives WhatsApp-like inbound messages, proves each is authentic (HMAC-SHA256 over the raw body), \
@@ -63,7 +67,13 @@ pub fn app(service: &MessageService, config: &HttpConfig) -> impl Endpoint + 'st
     let api = openapi(service, config);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    Route::new().at("/openapi.json", spec).nest("/docs", docs).nest("/", api).catch_all_error(problem::error_response)
+    let metrics = config.metrics.clone();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .catch_all_error(problem::error_response)
+        .around(move |ep, req| observe::observe(ep, req, metrics.clone()))
 }
 
 fn unavailable_body() -> DetailBody {

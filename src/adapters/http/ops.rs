@@ -1,21 +1,23 @@
-//! Health probes.
+//! Health probes and metrics.
 
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::dto::{HealthBody, HealthStatus};
+use crate::adapters::metrics::Metrics;
 use crate::domain::service::{MessageService, Readiness};
 
-/// Liveness and readiness.
+/// Liveness, readiness and metrics.
 pub struct OpsApi {
     service: MessageService,
+    metrics: Metrics,
 }
 
 impl OpsApi {
-    /// Probes `service`.
-    pub fn new(service: MessageService) -> Self {
-        Self { service }
+    /// Probes `service` and exports `metrics`.
+    pub fn new(service: MessageService, metrics: Metrics) -> Self {
+        Self { service, metrics }
     }
 }
 
@@ -52,5 +54,18 @@ impl OpsApi {
                 ReadyResponse::NotReady(Json(HealthBody { status: HealthStatus::NotReady, reason: Some(reason) }))
             }
         }
+    }
+
+    /// Prometheus metrics
+    ///
+    /// The text exposition format: `http_requests_total`, `webhook_requests_total`,
+    /// `request_latency_ms`, `storage_errors_total`, `messages_stored`, `build_info`.
+    #[oai(path = "/metrics", method = "get", tag = "ApiTags::Health")]
+    async fn metrics(&self) -> PlainText<String> {
+        match self.service.stats().await {
+            Ok(stats) => self.metrics.set_messages_stored(stats.total_messages),
+            Err(e) => tracing::warn!(error = %e, "messages_stored not refreshed"),
+        }
+        PlainText(self.metrics.render())
     }
 }

@@ -7,9 +7,11 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::{BodyError, RawJson, read_limited};
 use super::dto::{DetailBody, StatusBody, ValidationErrorBody};
+use super::observe::{NoteSlot, WebhookNote};
 use super::{ApiTags, INVALID_SIGNATURE, unavailable_body};
 use crate::domain::error::{FieldError, Location};
-use crate::domain::ports::RepoError;
+use crate::domain::message::MessageId;
+use crate::domain::ports::{Inserted, RepoError};
 use crate::domain::service::{IngestError, MessageService};
 use crate::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
 
@@ -66,22 +68,39 @@ impl WebhookApi {
         _x_hub_signature_256: Header<Option<String>>,
         body: RawJson,
     ) -> WebhookResponse {
+        let note = |result: &'static str, message_id: Option<&MessageId>| {
+            NoteSlot::set(request, WebhookNote { message_id: message_id.map(|m| m.as_str().to_owned()), result });
+        };
         let raw = match read_limited(request, body.0, self.max_body_bytes).await {
             Ok(raw) => raw,
             Err(BodyError::TooLarge) => {
+                note("payload_too_large", None);
                 let detail = format!("request body exceeds {} bytes", self.max_body_bytes);
                 return WebhookResponse::TooLarge(Json(DetailBody::new(detail)));
             }
             Err(BodyError::Unreadable) => {
+                note("validation_error", None);
                 let e = FieldError::new(Location::Body, None, "request body could not be read", "body_read_error");
                 return WebhookResponse::Invalid(Json(vec![e].into()));
             }
         };
         match self.service.ingest(&raw, &presented_signatures(request)).await {
-            Ok(_) => WebhookResponse::Ok(Json(StatusBody::ok())),
-            Err(IngestError::Signature(_)) => WebhookResponse::Unauthorized(Json(DetailBody::new(INVALID_SIGNATURE))),
-            Err(IngestError::Invalid(errors)) => WebhookResponse::Invalid(Json(errors.into())),
-            Err(IngestError::Unavailable { source, .. }) => {
+            Ok(ingested) => {
+                let result = if ingested.outcome == Inserted::Created { "created" } else { "duplicate" };
+                note(result, Some(&ingested.message_id));
+                WebhookResponse::Ok(Json(StatusBody::ok()))
+            }
+            Err(IngestError::Signature(reason)) => {
+                note("invalid_signature", None);
+                tracing::error!(reason = %reason, "webhook rejected: invalid signature");
+                WebhookResponse::Unauthorized(Json(DetailBody::new(INVALID_SIGNATURE)))
+            }
+            Err(IngestError::Invalid(errors)) => {
+                note("validation_error", None);
+                WebhookResponse::Invalid(Json(errors.into()))
+            }
+            Err(IngestError::Unavailable { message_id, source }) => {
+                note("storage_unavailable", Some(&message_id));
                 tracing::error!(error = %source, "message not stored");
                 let retry = if source == RepoError::Overloaded { 1 } else { 5 };
                 WebhookResponse::Unavailable(Json(unavailable_body()), retry)

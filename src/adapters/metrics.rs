@@ -1,0 +1,98 @@
+//! Prometheus metrics, in a registry of their own per application instance.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Latency buckets in milliseconds: sub-millisecond resolution up to ten seconds.
+const LATENCY_BUCKETS_MS: &[f64] =
+    &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+
+/// Every metric the service exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    webhook_requests: IntCounterVec,
+    latency: HistogramVec,
+    storage_errors: IntCounter,
+    messages_stored: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by method, route template and status"),
+            &["method", "path", "status"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let webhook_requests =
+            IntCounterVec::new(Opts::new("webhook_requests_total", "Webhook deliveries by outcome"), &["result"])
+                .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let latency = HistogramVec::new(
+            HistogramOpts::new("request_latency_ms", "Request latency in milliseconds by route template and status")
+                .buckets(LATENCY_BUCKETS_MS.to_vec()),
+            &["path", "status"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let storage_errors = IntCounter::new("storage_errors_total", "Requests answered 503 because storage failed")
+            .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let messages_stored = IntGauge::new("messages_stored", "Messages in storage, read at scrape time")
+            .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Always 1; labels name the running build"),
+            &["version", "revision"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("GIT_REVISION").unwrap_or("unknown")])
+            .set(1);
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_requests.clone()),
+            Box::new(latency.clone()),
+            Box::new(storage_errors.clone()),
+            Box::new(messages_stored.clone()),
+            Box::new(build_info),
+        ] {
+            registry.register(c).unwrap_or_else(|e| unreachable!("names are unique: {e}"));
+        }
+        Self { registry, http_requests, webhook_requests, latency, storage_errors, messages_stored }
+    }
+
+    /// Records one finished HTTP request.
+    pub fn observe_request(&self, method: &str, path: &str, status: u16, latency_ms: f64) {
+        let status = status.to_string();
+        self.http_requests.with_label_values(&[method, path, &status]).inc();
+        self.latency.with_label_values(&[path, &status]).observe(latency_ms);
+        if status == "503" && path != "/health/ready" {
+            self.storage_errors.inc();
+        }
+    }
+
+    /// Records the outcome of one webhook delivery.
+    pub fn observe_webhook(&self, result: &str) {
+        self.webhook_requests.with_label_values(&[result]).inc();
+    }
+
+    /// Sets the stored-message gauge.
+    pub fn set_messages_stored(&self, n: u64) {
+        self.messages_stored.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
