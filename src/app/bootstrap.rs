@@ -10,7 +10,7 @@ use poem::{Endpoint, Server};
 use super::config::Settings;
 use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
-use crate::adapters::http::{self, HttpConfig};
+use crate::adapters::http::{self, HttpConfig, Token};
 use crate::adapters::metrics::Metrics;
 use crate::adapters::signature::HmacVerifier;
 use crate::domain::service::MessageService;
@@ -50,6 +50,11 @@ impl Application {
         let secrets = settings.secrets();
         let verifier = HmacVerifier::new(secrets.clone(), settings.signature_tolerance_secs)?;
         warn_about_secrets(&secrets);
+        if Token::new(settings.read_api_token.as_deref()).is_none() {
+            tracing::warn!(
+                "READ_API_TOKEN is not set: GET /messages and GET /stats are open to anyone who can reach them"
+            );
+        }
         let conn = db::connect(&settings.db()).await.map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
         let repository = SqlMessages::new(conn);
@@ -57,7 +62,12 @@ impl Application {
         Ok(Self {
             service,
             repository,
-            http: HttpConfig { max_body_bytes: settings.max_body_bytes, metrics: Metrics::new() },
+            http: HttpConfig {
+                max_body_bytes: settings.max_body_bytes,
+                metrics: Metrics::new(),
+                read_api_token: Token::new(settings.read_api_token.as_deref()),
+                webhook_verify_token: Token::new(settings.webhook_verify_token.as_deref()),
+            },
         })
     }
 
@@ -82,6 +92,7 @@ impl Application {
         tracing::info!(addr = ?local, version = env!("CARGO_PKG_VERSION"), "listening");
         let grace = Duration::from_secs(settings.shutdown_timeout_secs);
         let result = Server::new_with_acceptor(acceptor)
+            .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(grace))
             .await;
         if let Err(e) = self.repository.connection().clone().close().await {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::clock::SystemClock;
-use crate::adapters::http::{self, HttpConfig};
+use crate::adapters::http::{self, HttpConfig, Token};
 use crate::adapters::memory::InMemoryMessages;
 use crate::adapters::metrics::Metrics;
 use crate::adapters::signature::HmacVerifier;
@@ -18,7 +18,15 @@ use super::config::Settings;
 pub fn openapi_document(settings: &Settings) -> String {
     let verifier = HmacVerifier::new(Vec::new(), settings.signature_tolerance_secs).unwrap_or_else(|_| unreachable!());
     let service = MessageService::new(Arc::new(InMemoryMessages::default()), Arc::new(verifier), Arc::new(SystemClock));
-    http::openapi_json(&service, &HttpConfig { max_body_bytes: settings.max_body_bytes, metrics: Metrics::new() })
+    http::openapi_json(
+        &service,
+        &HttpConfig {
+            max_body_bytes: settings.max_body_bytes,
+            metrics: Metrics::new(),
+            read_api_token: Token::new(settings.read_api_token.as_deref()),
+            webhook_verify_token: Token::new(settings.webhook_verify_token.as_deref()),
+        },
+    )
 }
 
 /// Asks the local service whether it is ready, for a container HEALTHCHECK without curl.

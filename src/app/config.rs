@@ -10,7 +10,15 @@ use validator::{Validate, ValidationError};
 use crate::adapters::db::{DatabaseTarget, DbConfig};
 
 /// Variables read verbatim: figment would turn an all-digit secret into a number.
-const STRING_KEYS: &[&str] = &["webhook_secret", "database_url", "log_level", "host", "sqlite_synchronous"];
+const STRING_KEYS: &[&str] = &[
+    "webhook_secret",
+    "database_url",
+    "log_level",
+    "host",
+    "sqlite_synchronous",
+    "read_api_token",
+    "webhook_verify_token",
+];
 /// Variables parsed as numbers.
 const NUMBER_KEYS: &[&str] = &[
     "port",
@@ -27,6 +35,10 @@ const NUMBER_KEYS: &[&str] = &[
 pub struct Settings {
     /// HMAC secrets separated by whitespace; none means every webhook is rejected.
     pub webhook_secret: Option<String>,
+    /// Bearer token required by `/messages` and `/stats`; unset leaves them open.
+    pub read_api_token: Option<String>,
+    /// Token that enables the WhatsApp subscription handshake on `GET /webhook`.
+    pub webhook_verify_token: Option<String>,
     /// `sqlite://…` (default `sqlite://data/app.db`) or `postgres://…`.
     #[validate(custom(function = "valid_database_url"))]
     pub database_url: String,
@@ -64,6 +76,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             webhook_secret: None,
+            read_api_token: None,
+            webhook_verify_token: None,
             database_url: "sqlite://data/app.db".into(),
             log_level: "info".into(),
             port: 8000,

@@ -8,5 +8,6 @@ mod health;
 mod messages;
 mod observability;
 mod repository_contract;
+mod security;
 mod stats;
 mod webhook;

@@ -4,6 +4,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::{ReadAuth, Token};
 use super::dto::{DetailBody, MessageDto, MessageList, StatsBody, ValidationErrorBody};
 use super::{ApiTags, unavailable_body};
 use crate::domain::ports::RepoError;
@@ -13,12 +14,13 @@ use crate::domain::service::MessageService;
 /// The read API.
 pub struct MessagesApi {
     service: MessageService,
+    token: Option<Token>,
 }
 
 impl MessagesApi {
-    /// Serves reads through `service`.
-    pub fn new(service: MessageService) -> Self {
-        Self { service }
+    /// Serves reads through `service`, requiring `token` as a bearer token when set.
+    pub fn new(service: MessageService, token: Option<Token>) -> Self {
+        Self { service, token }
     }
 }
 
@@ -28,6 +30,9 @@ pub enum ListResponse {
     /// One page of matches and the total number of matches.
     #[oai(status = 200)]
     Ok(Json<MessageList>),
+    /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<DetailBody>),
     /// A parameter breaks its rule; every bad parameter is listed.
     #[oai(status = 422)]
     Invalid(Json<ValidationErrorBody>),
@@ -42,9 +47,16 @@ pub enum StatsResponse {
     /// Aggregates over every stored message.
     #[oai(status = 200)]
     Ok(Json<StatsBody>),
+    /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<DetailBody>),
     /// Storage unavailable.
     #[oai(status = 503)]
     Unavailable(Json<DetailBody>),
+}
+
+fn unauthorized() -> Json<DetailBody> {
+    Json(DetailBody::new("missing or invalid bearer token"))
 }
 
 fn log_unavailable(e: &RepoError) -> Json<DetailBody> {
@@ -61,6 +73,7 @@ impl MessagesApi {
     #[oai(path = "/messages", method = "get", tag = "ApiTags::Messages")]
     async fn list(
         &self,
+        auth: ReadAuth,
         /// Page size, an integer from 1 to 100 (default 50).
         limit: Query<Option<String>>,
         /// Matches to skip, an integer >= 0 (default 0).
@@ -72,6 +85,9 @@ impl MessagesApi {
         /// Case-insensitive substring of `text`; every character is literal (no wildcards).
         q: Query<Option<String>>,
     ) -> ListResponse {
+        if !auth.allows(self.token.as_ref()) {
+            return ListResponse::Unauthorized(unauthorized());
+        }
         let raw = RawListQuery { limit: limit.0, offset: offset.0, from: from.0, since: since.0, q: q.0 };
         let query = match raw.parse() {
             Ok(query) => query,
@@ -93,7 +109,10 @@ impl MessagesApi {
     /// Totals, distinct senders, the ten busiest senders (count descending, ties by sender
     /// ascending) and the first and last `ts` (null when nothing is stored).
     #[oai(path = "/stats", method = "get", tag = "ApiTags::Messages")]
-    async fn stats(&self) -> StatsResponse {
+    async fn stats(&self, auth: ReadAuth) -> StatsResponse {
+        if !auth.allows(self.token.as_ref()) {
+            return StatsResponse::Unauthorized(unauthorized());
+        }
         match self.service.stats().await {
             Ok(stats) => StatsResponse::Ok(Json(stats.into())),
             Err(e) => StatsResponse::Unavailable(log_unavailable(&e)),

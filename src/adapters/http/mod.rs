@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, OpenAPI document, Swagger UI, and the mapping of every error to the
 //! bodies CONTRACT.md names.
 
+mod auth;
 mod body;
 pub mod dto;
 mod messages;
@@ -14,6 +15,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::adapters::metrics::Metrics;
 use crate::domain::service::MessageService;
+pub use auth::Token;
 use dto::DetailBody;
 pub use messages::MessagesApi;
 pub use ops::OpsApi;
@@ -40,6 +42,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Where request metrics are recorded.
     pub metrics: Metrics,
+    /// Bearer token required by `/messages` and `/stats`; `None` leaves them open.
+    pub read_api_token: Option<Token>,
+    /// Token that enables the WhatsApp subscription handshake on `GET /webhook`.
+    pub webhook_verify_token: Option<Token>,
 }
 
 type Apis = (WebhookApi, MessagesApi, OpsApi);
@@ -47,8 +53,8 @@ type Apis = (WebhookApi, MessagesApi, OpsApi);
 /// The OpenAPI service: the operations and their document.
 pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<Apis, ()> {
     let apis = (
-        WebhookApi::new(service.clone(), config.max_body_bytes),
-        MessagesApi::new(service.clone()),
+        WebhookApi::new(service.clone(), config.max_body_bytes, config.webhook_verify_token.clone()),
+        MessagesApi::new(service.clone(), config.read_api_token.clone()),
         OpsApi::new(service.clone(), config.metrics.clone()),
     );
     OpenApiService::new(apis, "Webhook Ingest", env!("CARGO_PKG_VERSION")).description(

@@ -1,10 +1,11 @@
 //! `POST /webhook`.
 
 use poem::Request;
-use poem_openapi::param::Header;
-use poem_openapi::payload::Json;
+use poem_openapi::param::{Header, Query};
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::auth::Token;
 use super::body::{BodyError, RawJson, read_limited};
 use super::dto::{DetailBody, StatusBody, ValidationErrorBody};
 use super::observe::{NoteSlot, WebhookNote};
@@ -15,17 +16,35 @@ use crate::domain::ports::{Inserted, RepoError};
 use crate::domain::service::{IngestError, MessageService};
 use crate::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
 
-/// The ingest endpoint.
+/// Longest `hub.challenge` echoed back; Meta sends short numeric strings.
+const MAX_CHALLENGE_CHARS: usize = 256;
+/// How long a sender may take to deliver the body.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The ingest endpoint and the subscription handshake.
 pub struct WebhookApi {
     service: MessageService,
     max_body_bytes: usize,
+    verify_token: Option<Token>,
 }
 
 impl WebhookApi {
-    /// Serves ingestion through `service`, refusing bodies over `max_body_bytes`.
-    pub fn new(service: MessageService, max_body_bytes: usize) -> Self {
-        Self { service, max_body_bytes }
+    /// Serves ingestion through `service`, refusing bodies over `max_body_bytes`; answers the
+    /// WhatsApp handshake when `verify_token` is set.
+    pub fn new(service: MessageService, max_body_bytes: usize, verify_token: Option<Token>) -> Self {
+        Self { service, max_body_bytes, verify_token }
     }
+}
+
+/// Answers of the subscription handshake.
+#[derive(ApiResponse)]
+pub enum HandshakeResponse {
+    /// The token matched: the bare challenge, as `text/plain`.
+    #[oai(status = 200)]
+    Ok(PlainText<String>),
+    /// No verify token is configured, or the request's token is missing or wrong.
+    #[oai(status = 403)]
+    Forbidden(Json<DetailBody>),
 }
 
 /// Every answer `POST /webhook` gives.
@@ -50,6 +69,34 @@ pub enum WebhookResponse {
 
 #[OpenApi]
 impl WebhookApi {
+    /// Subscription handshake
+    ///
+    /// Meta/WhatsApp Cloud API verification: with `hub.mode=subscribe` and the configured
+    /// `WEBHOOK_VERIFY_TOKEN`, answers the bare `hub.challenge` as `text/plain`; otherwise 403.
+    #[oai(path = "/webhook", method = "get", tag = "ApiTags::Webhook")]
+    async fn handshake(
+        &self,
+        /// Must be `subscribe`.
+        #[oai(name = "hub.mode")]
+        mode: Query<Option<String>>,
+        /// Must equal `WEBHOOK_VERIFY_TOKEN`.
+        #[oai(name = "hub.verify_token")]
+        token: Query<Option<String>>,
+        /// Echoed back on success (at most 256 characters).
+        #[oai(name = "hub.challenge")]
+        challenge: Query<Option<String>>,
+    ) -> HandshakeResponse {
+        let verified = self.verify_token.as_ref().is_some_and(|t| token.0.as_deref().is_some_and(|p| t.matches(p)));
+        match challenge.0 {
+            Some(c)
+                if verified && mode.0.as_deref() == Some("subscribe") && c.chars().count() <= MAX_CHALLENGE_CHARS =>
+            {
+                HandshakeResponse::Ok(PlainText(c))
+            }
+            _ => HandshakeResponse::Forbidden(Json(DetailBody::new("verification failed"))),
+        }
+    }
+
     /// Ingest one message
     ///
     /// Verifies the HMAC-SHA256 signature over the raw body, validates the message and stores it
@@ -71,7 +118,8 @@ impl WebhookApi {
         let note = |result: &'static str, message_id: Option<&MessageId>| {
             NoteSlot::set(request, WebhookNote { message_id: message_id.map(|m| m.as_str().to_owned()), result });
         };
-        let raw = match read_limited(request, body.0, self.max_body_bytes).await {
+        let read = tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(request, body.0, self.max_body_bytes));
+        let raw = match read.await.unwrap_or(Err(BodyError::Unreadable)) {
             Ok(raw) => raw,
             Err(BodyError::TooLarge) => {
                 note("payload_too_large", None);
