@@ -54,6 +54,11 @@ impl TestApp {
         Some(Self::start(url, None, tweak).await)
     }
 
+    /// An app on the database at `url`, with settings adjusted by `tweak`.
+    pub async fn with_url(url: String, tweak: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(url, None, tweak).await
+    }
+
     async fn start(database_url: String, dir: Option<TempDir>, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             webhook_secret: Some(SECRET.into()),

@@ -8,6 +8,7 @@ mod health;
 mod messages;
 mod observability;
 mod repository_contract;
+mod scale_out;
 mod security;
 mod stats;
 mod webhook;

@@ -1,0 +1,118 @@
+//! Several replicas on one PostgreSQL database, and readiness that follows the database.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use poem::http::StatusCode;
+use serde_json::{Value, json};
+use webhook_ingest::adapters::signature::sign_hex;
+
+use crate::e2e::start;
+use crate::helpers::{SECRET, TestApp, fresh_postgres_database, valid_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_receiving_the_same_messages_store_each_once() {
+    let Some(url) = fresh_postgres_database().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("WEBHOOK_SECRET", SECRET), ("DATABASE_URL", url.as_str())];
+    let (a, b) = (start(dir.path(), &env), start(dir.path(), &env));
+    let http = reqwest::Client::new();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let body = json!({"message_id": format!("race-{i}"), "from": format!("+1555000{:04}", i % 7), "to": "+14155550100", "ts": "2025-01-15T10:00:00Z"}).to_string();
+        for base in [a.base.clone(), b.base.clone()] {
+            let (http, body) = (http.clone(), body.clone());
+            sends.spawn(async move {
+                let sig = sign_hex(SECRET, body.as_bytes());
+                http.post(format!("{base}/webhook"))
+                    .header("X-Signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            });
+        }
+    }
+    while let Some(status) = sends.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    for base in [&a.base, &b.base] {
+        let listed: Value = http.get(format!("{base}/messages?limit=100")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(listed["total"], 100, "{base}");
+        let stats: Value = http.get(format!("{base}/stats")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(stats["total_messages"], 100);
+    }
+}
+
+/// A PostgreSQL cluster of its own, so stopping it disturbs no other test; dropped at the end.
+struct Cluster {
+    version: String,
+    name: String,
+    port: u16,
+}
+
+impl Cluster {
+    fn create() -> Option<Self> {
+        let version =
+            std::fs::read_dir("/etc/postgresql").ok()?.filter_map(Result::ok).next()?.file_name().into_string().ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let name = format!("whready{}", std::process::id());
+        let ok = Command::new("pg_createcluster")
+            .args([&version, &name, "-p", &port.to_string(), "--", "--auth=trust"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let cluster = Self { version, name, port };
+        (ok && cluster.ctl("start")).then_some(cluster)
+    }
+
+    fn ctl(&self, action: &str) -> bool {
+        let mut args = vec![self.version.as_str(), self.name.as_str(), action];
+        if action == "stop" {
+            args.extend(["-m", "fast"]);
+        }
+        Command::new("pg_ctlcluster").arg("--skip-systemctl-redirect").args(args).status().is_ok_and(|s| s.success())
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("pg_dropcluster").args(["--stop", &self.version, &self.name]).output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_ingest_follow_a_stopped_and_restarted_postgres() {
+    if std::env::var("TEST_POSTGRES_URL").is_err() {
+        return; // the harness already printed that PostgreSQL tests are skipped
+    }
+    let cluster = Cluster::create().expect("pg_createcluster works where TEST_POSTGRES_URL is set (run as root)");
+    let app = TestApp::with_url(cluster.url(), |s| {
+        s.db_acquire_timeout_secs = 2;
+        s.db_connect_timeout_secs = 2;
+    })
+    .await;
+    assert_eq!(app.get("/health/ready").await.status, StatusCode::OK);
+    assert_eq!(app.post_signed(&valid_with("message_id", json!("before"))).await.status, StatusCode::OK);
+
+    assert!(cluster.ctl("stop"));
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["reason"], "storage unavailable");
+    let during = app.post_signed(&valid_with("message_id", json!("during"))).await;
+    assert_eq!(during.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(during.body["detail"].is_string() && during.headers.contains_key("retry-after"));
+
+    assert!(cluster.ctl("start"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get("/health/ready").await.status != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the service did not recover without a restart");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(app.post_signed(&valid_with("message_id", json!("during"))).await.status, StatusCode::OK);
+    assert_eq!(app.ids("/messages").await, ["before", "during"]);
+}
