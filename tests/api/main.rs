@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod durability;
 mod e2e;
 mod health;
 mod messages;
