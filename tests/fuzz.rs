@@ -1,0 +1,114 @@
+//! Property-based fuzzing of every parser that reads untrusted input: the webhook payload, the
+//! signature headers and the list query. Bounded by case count (PROPTEST_CASES overrides), so CI
+//! time stays fixed. Properties: no panic, and whatever is accepted obeys the rules.
+
+use proptest::prelude::*;
+use webhook_ingest::adapters::signature::{HmacVerifier, sign_hex};
+use webhook_ingest::domain::payload::decode_message;
+use webhook_ingest::domain::ports::SignatureVerifier;
+use webhook_ingest::domain::query::RawListQuery;
+use webhook_ingest::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
+use webhook_ingest::domain::timestamp::Timestamp;
+
+fn config() -> ProptestConfig {
+    ProptestConfig { cases: 2_000, ..ProptestConfig::default() }
+}
+
+/// JSON objects whose fields are near-misses of valid ones, plus arbitrary extra keys.
+fn payload() -> impl Strategy<Value = String> {
+    let id = prop_oneof![
+        Just(serde_json::json!("m1")),
+        ".{0,300}".prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from)
+    ];
+    let msisdn = prop_oneof![
+        "\\+[0-9]{0,17}".prop_map(serde_json::Value::from),
+        "[+ 0-9a-z]{0,18}".prop_map(serde_json::Value::from),
+        Just(serde_json::Value::Null)
+    ];
+    let ts = prop_oneof![
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,10})?(Z|[+-][0-9]{2}:[0-9]{2})?"
+            .prop_map(serde_json::Value::from),
+        ".{0,40}".prop_map(serde_json::Value::from),
+    ];
+    let text = prop_oneof![
+        Just(serde_json::Value::Null),
+        ".{0,50}".prop_map(serde_json::Value::from),
+        any::<bool>().prop_map(serde_json::Value::from)
+    ];
+    (id, msisdn.clone(), msisdn, ts, text, proptest::option::of("[a-z_]{1,8}")).prop_map(
+        |(id, from, to, ts, text, extra)| {
+            let mut m = serde_json::json!({"message_id": id, "from": from, "to": to, "ts": ts, "text": text});
+            if let Some(k) = extra {
+                m[k] = serde_json::json!({"nested": [1, 2, 3]});
+            }
+            m.to_string()
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_payload_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode_message(&bytes);
+    }
+
+    #[test]
+    fn accepted_payloads_obey_every_field_rule(body in payload()) {
+        match decode_message(body.as_bytes()) {
+            Ok(m) => {
+                prop_assert!(!m.message_id.as_str().trim().is_empty() && m.message_id.as_str().chars().count() <= 256);
+                for n in [m.from.as_str(), m.to.as_str()] {
+                    let digits = &n[1..];
+                    prop_assert!(n.starts_with('+') && (2..=15).contains(&digits.len()) && !digits.starts_with('0'));
+                    prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+                }
+                let reparsed = Timestamp::parse_utc(&m.ts.to_rfc3339());
+                prop_assert_eq!(reparsed, Ok(m.ts));
+                prop_assert!(m.text.as_ref().is_none_or(|t| t.as_str().chars().count() <= 4096));
+            }
+            Err(errors) => prop_assert!(!errors.is_empty()),
+        }
+    }
+
+    #[test]
+    fn random_signature_headers_never_verify_or_panic(
+        hex in proptest::collection::vec(".{0,80}", 0..3),
+        id in proptest::option::of(".{0,20}"),
+        ts in proptest::option::of("-?[0-9]{0,12}|.{0,12}"),
+        sig in proptest::option::of("(v1,[A-Za-z0-9+/=]{0,50} ?){0,3}|.{0,60}"),
+        body in ".{0,64}",
+    ) {
+        let verifier = HmacVerifier::new(vec!["fuzz-secret-0123456789".into()], 300).unwrap();
+        let standard = (id.is_some() || ts.is_some() || sig.is_some())
+            .then_some(StandardWebhookHeaders { id, timestamp: ts, signature: sig });
+        let presented = PresentedSignatures { hmac_hex: hex, standard };
+        let now = Timestamp::from_micros(1_700_000_000_000_000).unwrap();
+        prop_assert!(verifier.verify(body.as_bytes(), &presented, now).is_err());
+    }
+
+    #[test]
+    fn a_correct_signature_verifies_among_garbage(garbage in proptest::collection::vec(".{0,70}", 0..4), body in ".{0,64}") {
+        let verifier = HmacVerifier::new(vec!["fuzz-secret-0123456789".into()], 300).unwrap();
+        let mut hmac_hex = garbage;
+        hmac_hex.push(sign_hex("fuzz-secret-0123456789", body.as_bytes()));
+        let presented = PresentedSignatures { hmac_hex, standard: None };
+        prop_assert!(verifier.verify(body.as_bytes(), &presented, Timestamp::from_micros(0).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn arbitrary_list_queries_never_panic_and_accepted_ones_are_in_range(
+        limit in proptest::option::of(".{0,6}|[0-9]{1,4}"),
+        offset in proptest::option::of(".{0,6}|[0-9]{1,21}"),
+        from in proptest::option::of(".{0,18}"),
+        since in proptest::option::of(".{0,30}"),
+        q in proptest::option::of(".{0,30}"),
+    ) {
+        if let Ok(query) = (RawListQuery { limit, offset, from, since, q }).parse() {
+            prop_assert!((1..=100).contains(&query.page.limit));
+            prop_assert!(i64::try_from(query.page.offset).is_ok());
+        }
+    }
+}
