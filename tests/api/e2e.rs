@@ -143,3 +143,28 @@ async fn every_stdout_line_is_json_with_access_fields_and_no_secret_or_signature
         assert!(!all.contains(secret_thing), "{secret_thing} leaked into logs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_header_and_many_idle_connections_do_not_take_the_service_down() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let svc = start(dir.path(), &[("WEBHOOK_SECRET", "hostile-secret-0123456789"), ("DATABASE_URL", &url)]);
+    let addr = svc.base.trim_start_matches("http://").to_owned();
+
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let huge = format!("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(1 << 20));
+    let _ = conn.write_all(huge.as_bytes()).await;
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut answer)).await.unwrap().unwrap_or(0);
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(n == 0 || head.starts_with("HTTP/1.1 431"), "a 1 MiB header is refused, got {head:?}");
+
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    let live =
+        reqwest::Client::new().get(format!("{}/health/live", svc.base)).timeout(Duration::from_secs(5)).send().await;
+    assert_eq!(live.unwrap().status(), 200, "the service still answers with 300 idle connections open");
+}

@@ -43,9 +43,34 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
     for path in ["/webhook", "/messages", "/stats", "/health/live", "/health/ready"] {
         assert!(spec.body["paths"][path].is_object(), "{path} missing from the document");
     }
-    for status in ["200", "401", "413", "422", "503"] {
-        assert!(spec.body["paths"]["/webhook"]["post"]["responses"][status].is_object(), "{status} undocumented");
+    let expected: &[(&str, &str, &[&str])] = &[
+        ("/webhook", "post", &["200", "401", "413", "422", "503"]),
+        ("/webhook", "get", &["200", "403"]),
+        ("/messages", "get", &["200", "401", "422", "503"]),
+        ("/stats", "get", &["200", "401", "503"]),
+        ("/health/live", "get", &["200"]),
+        ("/health/ready", "get", &["200", "503"]),
+        ("/metrics", "get", &["200"]),
+    ];
+    for (path, method, statuses) in expected {
+        let op = &spec.body["paths"][path][method];
+        assert!(
+            op["summary"].is_string() && op["description"].is_string(),
+            "{method} {path} lacks a summary or description"
+        );
+        let documented: Vec<&String> = op["responses"].as_object().unwrap().keys().collect();
+        assert_eq!(documented, *statuses, "{method} {path}");
+        for status in statuses.iter().filter(|s| s.starts_with('4') || s.starts_with('5')) {
+            let content = op["responses"][status]["content"].as_object();
+            let json_schema = content.and_then(|c| c.iter().find(|(k, _)| k.starts_with("application/json")));
+            assert!(
+                json_schema.is_some_and(|(_, v)| v["schema"].is_object()),
+                "{method} {path} {status} has no JSON body documented"
+            );
+        }
     }
+    let paths = spec.body["paths"].as_object().unwrap().len();
+    assert_eq!(paths, 6, "a new route must be added to this list with its error responses");
     let docs = app.client.get("/docs").send().await;
     docs.assert_status_is_ok();
     docs.assert_content_type("text/html; charset=utf-8");
