@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20250115_000001_create_messages;
+mod m20250116_000001_create_sender_counts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -10,6 +11,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20250115_000001_create_messages::Migration)]
+        vec![
+            Box::new(m20250115_000001_create_messages::Migration),
+            Box::new(m20250116_000001_create_sender_counts::Migration),
+        ]
     }
 }

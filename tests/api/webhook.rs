@@ -60,6 +60,9 @@ on_every_backend! {
             assert_eq!(status.unwrap(), StatusCode::OK);
         }
         assert_eq!(app.get("/messages").await.body["total"], 1);
+        let stats = app.get("/stats").await.body;
+        assert_eq!(stats["total_messages"], 1, "duplicates must not be counted: {stats}");
+        assert_eq!(stats["messages_per_sender"][0]["count"], 1);
     }
 
     async fn missing_empty_malformed_and_wrong_signatures_are_401(app) {

@@ -1,3 +1,4 @@
 //! sea-orm entities; they never leave `adapters::db`.
 
 pub mod message;
+pub mod sender_count;
