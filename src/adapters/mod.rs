@@ -1,5 +1,6 @@
 //! Adapters: everything that touches the outside world, each plugged into a port of the core.
 
+pub mod batching;
 pub mod clock;
 pub mod db;
 pub mod http;

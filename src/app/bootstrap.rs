@@ -8,6 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Server};
 
 use super::config::Settings;
+use crate::adapters::batching::{self, BatchingWriter};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
 use crate::adapters::http::{self, HttpConfig, Token};
@@ -58,7 +59,9 @@ impl Application {
         let conn = db::connect(&settings.db()).await.map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
         let repository = SqlMessages::new(conn);
-        let service = MessageService::new(Arc::new(repository.clone()), Arc::new(verifier), Arc::new(SystemClock));
+        let writer =
+            BatchingWriter::spawn(Arc::new(repository.clone()), batching::DEFAULT_QUEUE, batching::DEFAULT_GROUP);
+        let service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));
         Ok(Self {
             service,
             repository,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use webhook_ingest::adapters::batching::BatchingWriter;
 use webhook_ingest::adapters::db::{self, DatabaseTarget, DbConfig, SqlMessages};
 use webhook_ingest::adapters::memory::InMemoryMessages;
 use webhook_ingest::domain::message::{Message, MessageId, MessageText, Msisdn};
@@ -107,7 +108,23 @@ async fn stats_match_the_reference(repo: Arc<dyn MessageRepository>) {
     assert_eq!(stats.last_message_ts, data.iter().map(|m| m.ts).max());
 }
 
-async fn sql(target: DatabaseTarget) -> Arc<dyn MessageRepository> {
+async fn concurrent_duplicates_are_created_once(repo: Arc<dyn MessageRepository>) {
+    let at = Timestamp::from_micros(0).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let repo = repo.clone();
+        tasks.spawn(async move { repo.insert(message(&format!("c-{}", i % 10), "+111", 1, None), at).await.unwrap() });
+    }
+    let mut created = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        created += usize::from(outcome.unwrap() == Inserted::Created);
+    }
+    assert_eq!(created, 10);
+    let stats = repo.stats().await.unwrap();
+    assert_eq!((stats.total_messages, stats.top_senders[0].count), (10, 10));
+}
+
+async fn sql_store(target: DatabaseTarget) -> Arc<SqlMessages> {
     let config = DbConfig {
         target,
         max_connections: 4,
@@ -118,6 +135,16 @@ async fn sql(target: DatabaseTarget) -> Arc<dyn MessageRepository> {
     let conn = db::connect(&config).await.unwrap();
     db::migrate(&conn).await.unwrap();
     Arc::new(SqlMessages::new(conn))
+}
+
+async fn sql(target: DatabaseTarget) -> Arc<dyn MessageRepository> {
+    sql_store(target).await
+}
+
+/// The production write path: the group-commit writer in front of the store, in small groups so
+/// that tests exercise several groups.
+async fn batched(target: DatabaseTarget) -> Arc<dyn MessageRepository> {
+    Arc::new(BatchingWriter::spawn(sql_store(target).await, 64, 8))
 }
 
 macro_rules! contract {
@@ -142,9 +169,26 @@ macro_rules! contract {
                     let Some(url) = crate::helpers::fresh_postgres_database().await else { return };
                     super::$case(sql(DatabaseTarget::Postgres(url)).await).await;
                 }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn batched_sqlite() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$case(batched(DatabaseTarget::SqliteFile(dir.path().join("c.db"))).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn batched_postgres() {
+                    let Some(url) = crate::helpers::fresh_postgres_database().await else { return };
+                    super::$case(batched(DatabaseTarget::Postgres(url)).await).await;
+                }
             }
         )*
     };
 }
 
-contract!(insert_reports_created_then_duplicate, list_matches_the_reference_semantics, stats_match_the_reference);
+contract!(
+    insert_reports_created_then_duplicate,
+    list_matches_the_reference_semantics,
+    stats_match_the_reference,
+    concurrent_duplicates_are_created_once
+);

@@ -1,5 +1,7 @@
 //! [`MessageRepository`] over sea-orm.
 
+use std::collections::{HashMap, HashSet};
+
 use async_trait::async_trait;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
@@ -11,6 +13,7 @@ use sea_orm::{
 use super::convert::{from_model, timestamp, to_active};
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
+use crate::adapters::batching::BatchInsert;
 use crate::domain::message::{Message, Msisdn};
 use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
 use crate::domain::query::{MessageFilter, Page};
@@ -67,10 +70,10 @@ fn filtered(filter: &MessageFilter) -> Select<Entity> {
     select
 }
 
-/// Adds one to the sender's count, creating its row on the first message.
-async fn count_sender(txn: &DatabaseTransaction, from: &str) -> Result<(), DbErr> {
-    let row = sender_count::ActiveModel { from_msisdn: Set(from.to_owned()), message_count: Set(1) };
-    let bump = Expr::col((sender_count::Entity, sender_count::Column::MessageCount)).add(1);
+/// Adds `n` to the sender's count, creating its row on the first message.
+async fn count_sender(txn: &DatabaseTransaction, from: &str, n: i64) -> Result<(), DbErr> {
+    let row = sender_count::ActiveModel { from_msisdn: Set(from.to_owned()), message_count: Set(n) };
+    let bump = Expr::col((sender_count::Entity, sender_count::Column::MessageCount)).add(n);
     sender_count::Entity::insert(row)
         .on_conflict(
             OnConflict::column(sender_count::Column::FromMsisdn)
@@ -89,6 +92,37 @@ async fn ts_bound(txn: &DatabaseTransaction, aggregate: Expr) -> Result<Option<i
 }
 
 #[async_trait]
+impl BatchInsert for SqlMessages {
+    async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError> {
+        // Within a group the first occurrence of an id is the candidate; later ones are duplicates.
+        let mut seen = HashSet::with_capacity(batch.len());
+        let candidate: Vec<bool> = batch.iter().map(|(m, _)| seen.insert(m.message_id.as_str())).collect();
+        let rows = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|((m, at), _)| to_active(m, *at));
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let written: HashSet<String> = match Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([Column::MessageId])
+            .exec_with_returning_keys(&txn)
+            .await
+            .map_err(unavailable)?
+        {
+            sea_orm::TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
+            _ => HashSet::new(),
+        };
+        let created: Vec<bool> =
+            batch.iter().zip(&candidate).map(|((m, _), c)| *c && written.contains(m.message_id.as_str())).collect();
+        let mut per_sender: HashMap<&str, i64> = HashMap::new();
+        for ((m, _), _) in batch.iter().zip(&created).filter(|(_, c)| **c) {
+            *per_sender.entry(m.from.as_str()).or_default() += 1;
+        }
+        for (from, n) in per_sender {
+            count_sender(&txn, from, n).await.map_err(unavailable)?;
+        }
+        txn.commit().await.map_err(unavailable)?;
+        Ok(created.into_iter().map(|c| if c { Inserted::Created } else { Inserted::Duplicate }).collect())
+    }
+}
+
+#[async_trait]
 impl MessageRepository for SqlMessages {
     async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
         // The row and its sender's count commit together, or neither does.
@@ -103,7 +137,7 @@ impl MessageRepository for SqlMessages {
             _ => Inserted::Duplicate,
         };
         if outcome == Inserted::Created {
-            count_sender(&txn, message.from.as_str()).await.map_err(unavailable)?;
+            count_sender(&txn, message.from.as_str(), 1).await.map_err(unavailable)?;
         }
         txn.commit().await.map_err(unavailable)?;
         Ok(outcome)

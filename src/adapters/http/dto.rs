@@ -23,7 +23,7 @@ pub struct WebhookPayload {
     /// When the message was sent: RFC 3339 in UTC with a `Z` suffix; fractional seconds allowed.
     pub ts: String,
     /// The message body, at most 4096 characters; may be null or absent.
-    #[oai(validator(max_length = 4096))]
+    #[oai(validator(max_length = 4096), nullable)]
     pub text: Option<String>,
 }
 
@@ -106,6 +106,7 @@ pub struct MessageDto {
     /// RFC 3339 UTC, to the microsecond.
     pub ts: String,
     /// The body, or null.
+    #[oai(nullable)]
     pub text: Option<String>,
 }
 
@@ -144,8 +145,10 @@ pub struct StatsBody {
     /// The ten busiest senders, count descending, ties by sender ascending.
     pub messages_per_sender: Vec<SenderCountDto>,
     /// Earliest `ts`, null when empty.
+    #[oai(nullable)]
     pub first_message_ts: Option<String>,
     /// Latest `ts`, null when empty.
+    #[oai(nullable)]
     pub last_message_ts: Option<String>,
 }
 
