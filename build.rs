@@ -1,6 +1,12 @@
-//! Records the git revision for the `build_info` metric; "unknown" outside a git checkout.
+//! Records the git revision for the `build_info` metric: `GIT_REVISION` when the build sets it
+//! (container builds have no `.git`), else `git rev-parse`, else "unknown".
 
 fn main() {
+    println!("cargo:rerun-if-env-changed=GIT_REVISION");
+    if let Some(preset) = std::env::var("GIT_REVISION").ok().filter(|r| !r.trim().is_empty()) {
+        println!("cargo:rustc-env=GIT_REVISION={}", preset.trim());
+        return;
+    }
     let revision = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -21,7 +21,11 @@ async fn main() -> ExitCode {
         }
         Some("healthcheck") => match cli::healthcheck(settings.port) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e),
+            // 1, not 2: container engines read 1 as "unhealthy" and reserve 2.
+            Err(e) => {
+                eprintln!("webhook-ingest: {e}");
+                ExitCode::FAILURE
+            }
         },
         Some(other) => fail(&format!("unknown command {other:?}; expected serve, openapi or healthcheck")),
     }
