@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20250115_000001_create_messages;
 mod m20250116_000001_create_sender_counts;
+mod m20250117_000001_index_text_search;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20250115_000001_create_messages::Migration),
             Box::new(m20250116_000001_create_sender_counts::Migration),
+            Box::new(m20250117_000001_index_text_search::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@ mod durability;
 mod e2e;
 mod health;
 mod messages;
+mod migrations;
 mod observability;
 mod repository_contract;
 mod scale_out;

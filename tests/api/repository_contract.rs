@@ -24,12 +24,21 @@ fn message(id: &str, from: &str, ts_secs: i64, text: Option<&str>) -> Message {
 
 /// A deterministic spread of senders, instants (with ties) and texts.
 fn dataset() -> Vec<Message> {
-    let texts = [Some("Hello"), Some("hello WORLD"), None, Some("50% off_now"), Some("it's"), Some("ÉTÉ")];
+    let texts = [
+        Some("Hello"),
+        Some("hello WORLD"),
+        None,
+        Some("50% off_now"),
+        Some("it's"),
+        Some("ÉTÉ"),
+        Some("say \"hi\" to Straße, naïve café 😀 ok"),
+        Some("tab\there a b end"),
+    ];
     (0..60u32)
         .map(|i| {
             let from = format!("+1{}", 100 + (i * 7) % 5);
             let ts = 1_736_900_000 + i64::from((i * 13) % 17) * 60;
-            message(&format!("id-{:02}", (i * 37) % 60), &from, ts, texts[(i % 6) as usize])
+            message(&format!("id-{:02}", (i * 37) % 60), &from, ts, texts[i as usize % texts.len()])
         })
         .collect()
 }
@@ -53,6 +62,17 @@ fn filters() -> Vec<MessageFilter> {
         q(&[("q", "été")]),
         q(&[("from", "+1101"), ("since", "2025-01-15T00:20:00Z"), ("q", "L")]),
         q(&[("from", "+1999")]),
+        q(&[("from", "+1103"), ("since", "2025-01-15T00:30:00Z")]),
+        // Three characters and more go through the trigram index where there is one.
+        q(&[("q", "lo w")]),
+        q(&[("q", "LO WORLD")]),
+        q(&[("q", "\"hi\"")]),
+        q(&[("q", "straße, naïve café 😀")]),
+        q(&[("q", "50% off")]),
+        q(&[("q", "\"\"\"")]),
+        q(&[("q", "\there")]),
+        q(&[("q", "hello world, and more than any text holds")]),
+        q(&[("from", "+1102"), ("q", "hello")]),
     ]
 }
 

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use super::convert::{from_model, timestamp, to_active};
@@ -30,6 +30,17 @@ impl SqlMessages {
     /// Wraps a pool whose schema has been migrated.
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
+    }
+
+    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`, so it waits its
+    /// turn under the busy timeout; a deferred one that has read first (preparing a statement on
+    /// the FTS5 table reads) cannot be upgraded once another writer has committed, and fails at once.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin_with_options(options).await.map_err(unavailable)
     }
 
     /// The underlying pool, to close it on shutdown.
@@ -56,7 +67,7 @@ fn like_contains(needle: &str) -> LikeExpr {
     LikeExpr::new(pattern).escape('\\')
 }
 
-fn filtered(filter: &MessageFilter) -> Select<Entity> {
+fn filtered(filter: &MessageFilter, backend: DbBackend) -> Select<Entity> {
     let mut select = Entity::find();
     if let Some(from) = &filter.from {
         select = select.filter(Column::FromMsisdn.eq(from.as_str()));
@@ -65,9 +76,43 @@ fn filtered(filter: &MessageFilter) -> Select<Entity> {
         select = select.filter(Column::Ts.gte(since.as_micros()));
     }
     if let Some(q) = &filter.text {
-        select = select.filter(Column::TextFolded.like(like_contains(q.folded())));
+        let needle = q.folded();
+        if backend == DbBackend::Sqlite
+            && let Some(phrase) = trigram_phrase(needle)
+        {
+            // The trigram index narrows the rows; the LIKE below keeps the answer exact.
+            select = select.filter(Expr::cust_with_values(
+                "\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)",
+                [phrase],
+            ));
+        }
+        select = select.filter(Column::TextFolded.like(like_contains(needle)));
     }
     select
+}
+
+/// The FTS5 query matching every text that contains `needle`: one quoted phrase, whose trigrams
+/// must be adjacent. `None` when the index cannot help: under three characters there is no
+/// trigram, and FTS5 reads its query as a C string, so a NUL would cut it short.
+fn trigram_phrase(needle: &str) -> Option<String> {
+    if needle.chars().nth(2).is_none() || needle.contains('\0') {
+        return None;
+    }
+    Some(format!("\"{}\"", needle.replace('"', "\"\"")))
+}
+
+/// `total` without counting rows when the per-sender counts already hold it.
+async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Result<Option<u64>, DbErr> {
+    if filter.since.is_some() || filter.text.is_some() {
+        return Ok(None);
+    }
+    let counts = sender_count::Entity::find().select_only().column(sender_count::Column::MessageCount);
+    let counts = match &filter.from {
+        Some(from) => counts.filter(sender_count::Column::FromMsisdn.eq(from.as_str())),
+        None => counts,
+    };
+    let counts: Vec<i64> = counts.into_tuple().all(txn).await?;
+    Ok(Some(counts.into_iter().map(i64::unsigned_abs).sum()))
 }
 
 /// Adds `n` to the sender's count, creating its row on the first message.
@@ -98,7 +143,7 @@ impl BatchInsert for SqlMessages {
         let mut seen = HashSet::with_capacity(batch.len());
         let candidate: Vec<bool> = batch.iter().map(|(m, _)| seen.insert(m.message_id.as_str())).collect();
         let rows = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|((m, at), _)| to_active(m, *at));
-        let txn = self.db.begin().await.map_err(unavailable)?;
+        let txn = self.begin_write().await?;
         let written: HashSet<String> = match Entity::insert_many(rows)
             .on_conflict_do_nothing_on([Column::MessageId])
             .exec_with_returning_keys(&txn)
@@ -126,7 +171,7 @@ impl BatchInsert for SqlMessages {
 impl MessageRepository for SqlMessages {
     async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
         // The row and its sender's count commit together, or neither does.
-        let txn = self.db.begin().await.map_err(unavailable)?;
+        let txn = self.begin_write().await?;
         let written = Entity::insert(to_active(&message, received_at))
             .on_conflict_do_nothing_on([Column::MessageId])
             .exec_without_returning(&txn)
@@ -146,8 +191,11 @@ impl MessageRepository for SqlMessages {
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         // One read transaction, so `total` and the rows come from the same snapshot.
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let select = filtered(filter);
-        let total = select.clone().count(&txn).await.map_err(unavailable)?;
+        let select = filtered(filter, self.db.get_database_backend());
+        let total = match counted_total(&txn, filter).await.map_err(unavailable)? {
+            Some(total) => total,
+            None => select.clone().count(&txn).await.map_err(unavailable)?,
+        };
         let rows = select
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
