@@ -127,9 +127,16 @@ impl Settings {
     /// # Errors
     /// The first bad value, naming its variable.
     pub fn load() -> Result<Self, ConfigError> {
-        let file = std::env::var("CONFIG_FILE").unwrap_or_else(|_| "config.toml".into());
         // An empty variable counts as unset, as in the common `VAR=` idiom.
         let set = |key: &str| std::env::var(key.to_ascii_uppercase()).ok().filter(|v| !v.is_empty());
+        // The default file is optional; a file the operator named must be there.
+        let file = match set("CONFIG_FILE") {
+            Some(named) if !std::path::Path::new(&named).is_file() => {
+                return Err(ConfigError { variable: "CONFIG_FILE".into(), reason: format!("no such file: {named}") });
+            }
+            Some(named) => named,
+            None => "config.toml".into(),
+        };
         let numbers =
             Env::raw().filter(move |key| NUMBER_KEYS.iter().any(|k| key == *k) && set(key.as_str()).is_some());
         let mut figment =

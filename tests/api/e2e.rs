@@ -84,9 +84,13 @@ async fn the_binary_stores_a_signed_message_on_a_fresh_sqlite_file_and_reads_it_
 
 #[test]
 fn a_bad_port_or_database_scheme_stops_start_up_naming_the_variable() {
-    for (var, value) in
-        [("PORT", "eighty"), ("PORT", "70000"), ("DATABASE_URL", "mysql://localhost/x"), ("LOG_LEVEL", "chatty")]
-    {
+    for (var, value) in [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("LOG_LEVEL", "chatty"),
+        ("CONFIG_FILE", "/nonexistent/webhook-ingest.toml"),
+    ] {
         let out = Command::new(BIN).env_clear().env(var, value).output().unwrap();
         assert!(!out.status.success(), "{var}={value} should fail");
         let stderr = String::from_utf8_lossy(&out.stderr);
