@@ -71,6 +71,11 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
     }
     let paths = spec.body["paths"].as_object().unwrap().len();
     assert_eq!(paths, 6, "a new route must be added to this list with its error responses");
+    for (name, schema) in spec.body["components"]["schemas"].as_object().unwrap() {
+        assert!(schema["description"].is_string(), "schema {name} has no description");
+        // Enums list their values instead.
+        assert!(schema["example"].is_object() || schema["enum"].is_array(), "schema {name} has no example");
+    }
     let docs = app.client.get("/docs").send().await;
     docs.assert_status_is_ok();
     docs.assert_content_type("text/html; charset=utf-8");

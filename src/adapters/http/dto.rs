@@ -41,9 +41,16 @@ impl Example for WebhookPayload {
 
 /// `{"status":"ok"}`: the message is committed (now, or by an earlier delivery).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct StatusBody {
     /// Always `ok`.
     pub status: String,
+}
+
+impl Example for StatusBody {
+    fn example() -> Self {
+        Self::ok()
+    }
 }
 
 impl StatusBody {
@@ -55,9 +62,16 @@ impl StatusBody {
 
 /// An error with a human-readable explanation.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DetailBody {
     /// What went wrong, without internals.
     pub detail: String,
+}
+
+impl Example for DetailBody {
+    fn example() -> Self {
+        Self::new("invalid signature")
+    }
 }
 
 impl DetailBody {
@@ -69,13 +83,21 @@ impl DetailBody {
 
 /// Every broken rule, in the FastAPI/Pydantic layout.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ValidationErrorBody {
     /// One entry per broken rule.
     pub detail: Vec<ValidationIssue>,
 }
 
+impl Example for ValidationErrorBody {
+    fn example() -> Self {
+        Self { detail: vec![ValidationIssue::example()] }
+    }
+}
+
 /// One broken rule.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ValidationIssue {
     /// Where: `["body", "from"]`, `["query", "limit"]`, or `["body"]` for the body as a whole.
     pub loc: Vec<String>,
@@ -84,6 +106,16 @@ pub struct ValidationIssue {
     /// Category: `missing`, `string_type`, `value_error`, `json_invalid`, `model_attributes_type`.
     #[oai(rename = "type")]
     pub kind: String,
+}
+
+impl Example for ValidationIssue {
+    fn example() -> Self {
+        Self {
+            loc: vec!["body".into(), "from".into()],
+            msg: "must be E.164: '+' then 2-15 digits".into(),
+            kind: "value_error".into(),
+        }
+    }
 }
 
 impl From<Vec<FieldError>> for ValidationErrorBody {
@@ -96,6 +128,7 @@ impl From<Vec<FieldError>> for ValidationErrorBody {
 
 /// A stored message.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct MessageDto {
     /// The provider's id.
     pub message_id: String,
@@ -108,6 +141,18 @@ pub struct MessageDto {
     /// The body, or null.
     #[oai(nullable)]
     pub text: Option<String>,
+}
+
+impl Example for MessageDto {
+    fn example() -> Self {
+        Self {
+            message_id: "m1".into(),
+            from: "+919876543210".into(),
+            to: "+14155550100".into(),
+            ts: "2025-01-15T10:00:00Z".into(),
+            text: Some("Hello".into()),
+        }
+    }
 }
 
 impl From<&Message> for MessageDto {
@@ -124,6 +169,7 @@ impl From<&Message> for MessageDto {
 
 /// One page of matches.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct MessageList {
     /// Ordered by `ts` ascending, then `message_id` ascending.
     pub data: Vec<MessageDto>,
@@ -135,8 +181,15 @@ pub struct MessageList {
     pub offset: u64,
 }
 
+impl Example for MessageList {
+    fn example() -> Self {
+        Self { data: vec![MessageDto::example()], total: 1, limit: 50, offset: 0 }
+    }
+}
+
 /// Aggregates over every stored message.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct StatsBody {
     /// All stored messages.
     pub total_messages: u64,
@@ -152,13 +205,35 @@ pub struct StatsBody {
     pub last_message_ts: Option<String>,
 }
 
+impl Example for StatsBody {
+    fn example() -> Self {
+        Self {
+            total_messages: 3,
+            senders_count: 2,
+            messages_per_sender: vec![
+                SenderCountDto { from: "+919876543210".into(), count: 2 },
+                SenderCountDto::example(),
+            ],
+            first_message_ts: Some("2025-01-15T10:00:00Z".into()),
+            last_message_ts: Some("2025-01-15T10:05:00.500Z".into()),
+        }
+    }
+}
+
 /// Messages from one sender.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SenderCountDto {
     /// Sender, E.164.
     pub from: String,
     /// Stored messages from it.
     pub count: u64,
+}
+
+impl Example for SenderCountDto {
+    fn example() -> Self {
+        Self { from: "+14155550100".into(), count: 1 }
+    }
 }
 
 impl From<Stats> for StatsBody {
@@ -176,12 +251,19 @@ impl From<Stats> for StatsBody {
 
 /// Liveness or readiness.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct HealthBody {
     /// `ok`, `ready` or `not_ready`.
     pub status: HealthStatus,
     /// Why not ready; absent when ready.
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
+}
+
+impl Example for HealthBody {
+    fn example() -> Self {
+        Self { status: HealthStatus::NotReady, reason: Some("no webhook secret is configured".into()) }
+    }
 }
 
 /// Health states.
