@@ -1,6 +1,6 @@
 //! [`MessageRepository`] over sea-orm.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use async_trait::async_trait;
 use sea_orm::ActiveValue::Set;
@@ -115,11 +115,18 @@ async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Res
     Ok(Some(counts.into_iter().map(i64::unsigned_abs).sum()))
 }
 
-/// Adds `n` to the sender's count, creating its row on the first message.
-async fn count_sender(txn: &DatabaseTransaction, from: &str, n: i64) -> Result<(), DbErr> {
-    let row = sender_count::ActiveModel { from_msisdn: Set(from.to_owned()), message_count: Set(n) };
-    let bump = Expr::col((sender_count::Entity, sender_count::Column::MessageCount)).add(n);
-    sender_count::Entity::insert(row)
+/// Adds each sender's new messages to its count, creating rows for first-time senders, in one
+/// statement. Rows go in sender order so that concurrent writers on PostgreSQL lock them in the
+/// same order and cannot deadlock.
+async fn count_senders(txn: &DatabaseTransaction, per_sender: &BTreeMap<&str, i64>) -> Result<(), DbErr> {
+    if per_sender.is_empty() {
+        return Ok(());
+    }
+    let rows = per_sender
+        .iter()
+        .map(|(from, n)| sender_count::ActiveModel { from_msisdn: Set((*from).to_owned()), message_count: Set(*n) });
+    let bump = Expr::cust("sender_counts.message_count + excluded.message_count");
+    sender_count::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(sender_count::Column::FromMsisdn)
                 .value(sender_count::Column::MessageCount, bump)
@@ -155,13 +162,11 @@ impl BatchInsert for SqlMessages {
         };
         let created: Vec<bool> =
             batch.iter().zip(&candidate).map(|((m, _), c)| *c && written.contains(m.message_id.as_str())).collect();
-        let mut per_sender: HashMap<&str, i64> = HashMap::new();
+        let mut per_sender: BTreeMap<&str, i64> = BTreeMap::new();
         for ((m, _), _) in batch.iter().zip(&created).filter(|(_, c)| **c) {
             *per_sender.entry(m.from.as_str()).or_default() += 1;
         }
-        for (from, n) in per_sender {
-            count_sender(&txn, from, n).await.map_err(unavailable)?;
-        }
+        count_senders(&txn, &per_sender).await.map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
         Ok(created.into_iter().map(|c| if c { Inserted::Created } else { Inserted::Duplicate }).collect())
     }
@@ -182,7 +187,7 @@ impl MessageRepository for SqlMessages {
             _ => Inserted::Duplicate,
         };
         if outcome == Inserted::Created {
-            count_sender(&txn, message.from.as_str(), 1).await.map_err(unavailable)?;
+            count_senders(&txn, &BTreeMap::from([(message.from.as_str(), 1)])).await.map_err(unavailable)?;
         }
         txn.commit().await.map_err(unavailable)?;
         Ok(outcome)
