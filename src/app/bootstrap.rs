@@ -58,7 +58,11 @@ impl Application {
         }
         let conn = db::connect(&settings.db()).await.map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
-        let repository = SqlMessages::new(conn);
+        let repository = match db::connect_writer(&settings.db()).await {
+            Ok(Some(writer)) => SqlMessages::with_writer(conn, writer),
+            Ok(None) => SqlMessages::new(conn),
+            Err(e) => return Err(StartupError::Database(e.to_string())),
+        };
         let writer =
             BatchingWriter::spawn(Arc::new(repository.clone()), batching::DEFAULT_QUEUE, batching::DEFAULT_GROUP);
         let service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));
@@ -98,7 +102,7 @@ impl Application {
             .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(grace))
             .await;
-        if let Err(e) = self.repository.connection().clone().close().await {
+        if let Err(e) = self.repository.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");
         }
         tracing::info!("stopped");

@@ -177,7 +177,7 @@ async fn without_a_secret_every_webhook_is_401() {
 #[tokio::test]
 async fn storage_down_is_503_with_a_json_body_never_200() {
     let app = TestApp::sqlite().await;
-    app.app.repository.connection().clone().close().await.unwrap();
+    app.app.repository.clone().close().await.unwrap();
     let r = app.post_signed(&valid_with("message_id", json!("lost?"))).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(r.body["detail"].is_string());

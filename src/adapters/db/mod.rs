@@ -8,7 +8,7 @@ mod url;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
 pub use repository::SqlMessages;
@@ -34,7 +34,36 @@ pub struct DbConfig {
 /// # Errors
 /// The database cannot be reached or the directory cannot be created.
 pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
-    let url = match &config.target {
+    let url = database_url(config)?;
+    let mut options = ConnectOptions::new(url);
+    // Each connection to `:memory:` would open its own empty database.
+    let pool = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
+    let full_sync = config.sqlite_full_sync;
+    options
+        .max_connections(pool)
+        .min_connections(0)
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| sqlite_options(o, full_sync));
+    Database::connect(options).await
+}
+
+fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConnectOptions {
+    let synchronous = if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+    options
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(synchronous)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true)
+        // Statement journals in memory: no temporary file opened per write transaction.
+        .pragma("temp_store", "MEMORY")
+}
+
+/// The connection URL, creating a SQLite file's directory.
+fn database_url(config: &DbConfig) -> Result<String, DbErr> {
+    Ok(match &config.target {
         DatabaseTarget::SqliteFile(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
@@ -44,25 +73,30 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
         }
         DatabaseTarget::SqliteMemory => "sqlite::memory:".to_owned(),
         DatabaseTarget::Postgres(url) => url.clone(),
-    };
-    let mut options = ConnectOptions::new(url);
-    // Each connection to `:memory:` would open its own empty database.
-    let pool = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
-    let synchronous = if config.sqlite_full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
+    })
+}
+
+/// SQLite file only: a pool of one connection for the group-commit writer, with a larger page
+/// cache. All writes go through it, so its cache stays valid from one commit to the next instead
+/// of being reloaded whenever another pooled connection has written. `None` for other targets,
+/// where the shared pool writes.
+///
+/// # Errors
+/// The database cannot be opened.
+pub async fn connect_writer(config: &DbConfig) -> Result<Option<DatabaseConnection>, DbErr> {
+    if !matches!(config.target, DatabaseTarget::SqliteFile(_)) {
+        return Ok(None);
+    }
+    let mut options = ConnectOptions::new(database_url(config)?);
+    let full_sync = config.sqlite_full_sync;
     options
-        .max_connections(pool)
-        .min_connections(0)
+        .max_connections(1)
+        .min_connections(1)
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
-    Database::connect(options).await
+        .map_sqlx_sqlite_opts(move |o| sqlite_options(o, full_sync).pragma("cache_size", "-32768"));
+    Database::connect(options).await.map(Some)
 }
 
 /// Applies pending migrations. On PostgreSQL a transaction-scoped advisory lock serialises

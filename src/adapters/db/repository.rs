@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use super::convert::{from_model, timestamp, to_active};
@@ -24,12 +25,18 @@ use crate::domain::timestamp::Timestamp;
 #[derive(Clone, Debug)]
 pub struct SqlMessages {
     db: DatabaseConnection,
+    writer: DatabaseConnection,
 }
 
 impl SqlMessages {
-    /// Wraps a pool whose schema has been migrated.
+    /// Wraps a pool whose schema has been migrated; it serves reads and writes.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { writer: db.clone(), db }
+    }
+
+    /// Reads from `db`, writes through `writer` (see [`super::connect_writer`]).
+    pub fn with_writer(db: DatabaseConnection, writer: DatabaseConnection) -> Self {
+        Self { db, writer }
     }
 
     /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`, so it waits its
@@ -40,12 +47,16 @@ impl SqlMessages {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        self.db.begin_with_options(options).await.map_err(unavailable)
+        self.writer.begin_with_options(options).await.map_err(unavailable)
     }
 
-    /// The underlying pool, to close it on shutdown.
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
+    /// Closes the pools, on shutdown.
+    ///
+    /// # Errors
+    /// A pool failed to close.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.writer.close().await?;
+        self.db.close().await
     }
 }
 
@@ -67,7 +78,8 @@ fn like_contains(needle: &str) -> LikeExpr {
     LikeExpr::new(pattern).escape('\\')
 }
 
-fn filtered(filter: &MessageFilter, backend: DbBackend) -> Select<Entity> {
+/// The rows `filter` keeps; `phrase`, when given, narrows a text search through the FTS5 index.
+fn filtered(filter: &MessageFilter, phrase: Option<&str>) -> Select<Entity> {
     let mut select = Entity::find();
     if let Some(from) = &filter.from {
         select = select.filter(Column::FromMsisdn.eq(from.as_str()));
@@ -76,17 +88,14 @@ fn filtered(filter: &MessageFilter, backend: DbBackend) -> Select<Entity> {
         select = select.filter(Column::Ts.gte(since.as_micros()));
     }
     if let Some(q) = &filter.text {
-        let needle = q.folded();
-        if backend == DbBackend::Sqlite
-            && let Some(phrase) = trigram_phrase(needle)
-        {
+        if let Some(phrase) = phrase {
             // The trigram index narrows the rows; the LIKE below keeps the answer exact.
             select = select.filter(Expr::cust_with_values(
                 "\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)",
                 [phrase],
             ));
         }
-        select = select.filter(Column::TextFolded.like(like_contains(needle)));
+        select = select.filter(Column::TextFolded.like(like_contains(q.folded())));
     }
     select
 }
@@ -99,6 +108,30 @@ fn trigram_phrase(needle: &str) -> Option<String> {
         return None;
     }
     Some(format!("\"{}\"", needle.replace('"', "\"\"")))
+}
+
+/// SQLite, a search alone: the FTS5 index answers `total` by itself (a phrase of three or more
+/// characters matches exactly the texts holding the needle), and tells how dense the matches
+/// are. Dense matches are found sooner by walking the `ts` order and testing each row than by
+/// gathering and sorting every match, so the page query then skips the index.
+async fn search_alone(txn: &DatabaseTransaction, phrase: &str, page: Page) -> Result<(u64, bool), DbErr> {
+    let stmt = |sql: &str, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    let count = txn
+        .query_one_raw(stmt("SELECT count(*) FROM messages_text WHERE messages_text MATCH ?", vec![phrase.into()]))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    let rows = txn
+        .query_one_raw(stmt("SELECT coalesce(max(rowid), 0) FROM messages", vec![]))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    let (count, rows) = (count.unsigned_abs(), rows.unsigned_abs());
+    // Rows tested before the page is full, against matches fetched and sorted.
+    let walk = (page.offset + u64::from(page.limit)).saturating_mul(rows) / Ord::max(count, 1);
+    Ok((count, walk > count.saturating_mul(4)))
 }
 
 /// `total` without counting rows when the per-sender counts already hold it.
@@ -196,8 +229,20 @@ impl MessageRepository for SqlMessages {
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         // One read transaction, so `total` and the rows come from the same snapshot.
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let select = filtered(filter, self.db.get_database_backend());
-        let total = match counted_total(&txn, filter).await.map_err(unavailable)? {
+        let phrase = match (self.db.get_database_backend(), &filter.text) {
+            (DbBackend::Sqlite, Some(q)) => trigram_phrase(q.folded()),
+            _ => None,
+        };
+        let search_only = filter.from.is_none() && filter.since.is_none();
+        let (known_total, phrase) = match phrase {
+            Some(phrase) if search_only => {
+                let (count, use_index) = search_alone(&txn, &phrase, page).await.map_err(unavailable)?;
+                (Some(count), use_index.then_some(phrase))
+            }
+            phrase => (counted_total(&txn, filter).await.map_err(unavailable)?, phrase),
+        };
+        let select = filtered(filter, phrase.as_deref());
+        let total = match known_total {
             Some(total) => total,
             None => select.clone().count(&txn).await.map_err(unavailable)?,
         };
