@@ -182,7 +182,11 @@ impl BatchInsert for SqlMessages {
         // Within a group the first occurrence of an id is the candidate; later ones are duplicates.
         let mut seen = HashSet::with_capacity(batch.len());
         let candidate: Vec<bool> = batch.iter().map(|(m, _)| seen.insert(m.message_id.as_str())).collect();
-        let rows = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|((m, at), _)| to_active(m, *at));
+        // In id order: on PostgreSQL an insert waits on a key another replica's open transaction has
+        // just inserted, so two groups sharing ids in opposite orders would deadlock.
+        let mut fresh: Vec<_> = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|(pair, _)| pair).collect();
+        fresh.sort_unstable_by(|a, b| a.0.message_id.as_str().cmp(b.0.message_id.as_str()));
+        let rows = fresh.into_iter().map(|(m, at)| to_active(m, *at));
         let txn = self.begin_write().await?;
         let written: HashSet<String> = match Entity::insert_many(rows)
             .on_conflict_do_nothing_on([Column::MessageId])
