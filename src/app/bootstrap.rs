@@ -8,6 +8,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Server};
 
 use super::config::Settings;
+use super::header_deadline::HeaderDeadline;
 use crate::adapters::batching::{self, BatchingWriter};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
@@ -95,6 +96,7 @@ impl Application {
     ) -> Result<(), StartupError> {
         let addr = format!("{}:{}", settings.host, settings.port);
         let acceptor = TcpListener::bind(addr).into_acceptor().await.map_err(StartupError::Bind)?;
+        let acceptor = HeaderDeadline::new(acceptor, Duration::from_secs(settings.header_timeout_secs));
         let local: Vec<SocketAddr> = acceptor.local_addr().iter().filter_map(|a| a.as_socket_addr().copied()).collect();
         tracing::info!(addr = ?local, version = env!("CARGO_PKG_VERSION"), "listening");
         let grace = Duration::from_secs(settings.shutdown_timeout_secs);

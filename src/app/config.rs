@@ -25,6 +25,7 @@ const NUMBER_KEYS: &[&str] = &[
     "max_body_bytes",
     "signature_tolerance_secs",
     "shutdown_timeout_secs",
+    "header_timeout_secs",
     "db_max_connections",
     "db_connect_timeout_secs",
     "db_acquire_timeout_secs",
@@ -55,6 +56,9 @@ pub struct Settings {
     /// How far a Standard Webhooks timestamp may be from now, either way.
     #[validate(range(min = 1, max = 86_400))]
     pub signature_tolerance_secs: u64,
+    /// How long a client may take to send a request's head, from its first byte.
+    #[validate(range(min = 1, max = 600))]
+    pub header_timeout_secs: u64,
     /// How long in-flight requests may take to finish after SIGTERM.
     #[validate(range(max = 3_600))]
     pub shutdown_timeout_secs: u64,
@@ -85,6 +89,7 @@ impl Default for Settings {
             max_body_bytes: 1_048_576,
             signature_tolerance_secs: 300,
             shutdown_timeout_secs: 10,
+            header_timeout_secs: 10,
             db_max_connections: 8,
             db_connect_timeout_secs: 5,
             db_acquire_timeout_secs: 5,

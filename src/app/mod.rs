@@ -3,4 +3,5 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
+pub mod header_deadline;
 pub mod telemetry;

@@ -172,3 +172,44 @@ async fn a_huge_header_and_many_idle_connections_do_not_take_the_service_down() 
         reqwest::Client::new().get(format!("{}/health/live", svc.base)).timeout(Duration::from_secs(5)).send().await;
     assert_eq!(live.unwrap().status(), 200, "the service still answers with 300 idle connections open");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_request_head_is_cut_off_but_an_idle_keep_alive_connection_is_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/app.db", dir.path().display());
+    let env = [("WEBHOOK_SECRET", "hostile-secret-0123456789"), ("DATABASE_URL", &url), ("HEADER_TIMEOUT_SECS", "1")];
+    let svc = start(dir.path(), &env);
+    let addr = svc.base.trim_start_matches("http://").to_owned();
+    let get = b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    // One header line every 200 ms: each byte is well inside the idle timeout, the head is not.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /health/live HTTP/1.1\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for i in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if slow.write_all(format!("X-Trickle-{i}: a\r\n").as_bytes()).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut probe = [0u8; 64];
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut probe)).await {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the connection outlived its 1 s head deadline");
+    assert!(started.elapsed() < Duration::from_secs(4), "cut off after {:?}", started.elapsed());
+
+    // Silence between requests is the idle timeout's business, not the head deadline's.
+    let mut keep_alive = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        keep_alive.write_all(get).await.unwrap();
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), keep_alive.read(&mut answer)).await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+}
