@@ -34,19 +34,30 @@ pub struct DbConfig {
 /// # Errors
 /// The database cannot be reached or the directory cannot be created.
 pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
-    let url = database_url(config)?;
-    let mut options = ConnectOptions::new(url);
     // Each connection to `:memory:` would open its own empty database.
-    let pool = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
+    let size = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
+    Database::connect(pool_options(config, size, None)?).await
+}
+
+/// A pool of `size` connections; on SQLite, `cache_kib` sets each connection's page cache.
+fn pool_options(config: &DbConfig, size: u32, cache_kib: Option<u32>) -> Result<ConnectOptions, DbErr> {
+    let mut options = ConnectOptions::new(database_url(config)?);
     let full_sync = config.sqlite_full_sync;
     options
-        .max_connections(pool)
+        .max_connections(size)
         .min_connections(0)
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| sqlite_options(o, full_sync));
-    Database::connect(options).await
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = sqlite_options(o, full_sync);
+            // A negative cache_size is in KiB rather than pages.
+            match cache_kib {
+                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
+                None => o,
+            }
+        });
+    Ok(options)
 }
 
 fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConnectOptions {
@@ -87,15 +98,8 @@ pub async fn connect_writer(config: &DbConfig) -> Result<Option<DatabaseConnecti
     if !matches!(config.target, DatabaseTarget::SqliteFile(_)) {
         return Ok(None);
     }
-    let mut options = ConnectOptions::new(database_url(config)?);
-    let full_sync = config.sqlite_full_sync;
-    options
-        .max_connections(1)
-        .min_connections(1)
-        .connect_timeout(config.connect_timeout)
-        .acquire_timeout(config.acquire_timeout)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| sqlite_options(o, full_sync).pragma("cache_size", "-32768"));
+    let mut options = pool_options(config, 1, Some(32 * 1024))?;
+    options.min_connections(1);
     Database::connect(options).await.map(Some)
 }
 

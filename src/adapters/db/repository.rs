@@ -115,23 +115,19 @@ fn trigram_phrase(needle: &str) -> Option<String> {
 /// are. Dense matches are found sooner by walking the `ts` order and testing each row than by
 /// gathering and sorting every match, so the page query then skips the index.
 async fn search_alone(txn: &DatabaseTransaction, phrase: &str, page: Page) -> Result<(u64, bool), DbErr> {
-    let stmt = |sql: &str, values: Vec<sea_orm::Value>| Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
-    let count = txn
-        .query_one_raw(stmt("SELECT count(*) FROM messages_text WHERE messages_text MATCH ?", vec![phrase.into()]))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0);
-    let rows = txn
-        .query_one_raw(stmt("SELECT coalesce(max(rowid), 0) FROM messages", vec![]))
-        .await?
-        .map(|row| row.try_get_by_index::<i64>(0))
-        .transpose()?
-        .unwrap_or(0);
+    let matching = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
+    let count = sqlite_scalar(txn, matching, vec![phrase.into()]).await?;
+    let rows = sqlite_scalar(txn, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await?;
     let (count, rows) = (count.unsigned_abs(), rows.unsigned_abs());
     // Rows tested before the page is full, against matches fetched and sorted.
     let walk = (page.offset + u64::from(page.limit)).saturating_mul(rows) / Ord::max(count, 1);
     Ok((count, walk > count.saturating_mul(4)))
+}
+
+/// The integer a one-value SQLite query answers; 0 when it returns no row.
+async fn sqlite_scalar(txn: &DatabaseTransaction, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
+    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+    txn.query_one_raw(stmt).await?.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
 }
 
 /// `total` without counting rows when the per-sender counts already hold it.
@@ -212,22 +208,9 @@ impl BatchInsert for SqlMessages {
 #[async_trait]
 impl MessageRepository for SqlMessages {
     async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
-        // The row and its sender's count commit together, or neither does.
-        let txn = self.begin_write().await?;
-        let written = Entity::insert(to_active(&message, received_at))
-            .on_conflict_do_nothing_on([Column::MessageId])
-            .exec_without_returning(&txn)
-            .await
-            .map_err(unavailable)?;
-        let outcome = match written {
-            sea_orm::TryInsertResult::Inserted(n) if n > 0 => Inserted::Created,
-            _ => Inserted::Duplicate,
-        };
-        if outcome == Inserted::Created {
-            count_senders(&txn, &BTreeMap::from([(message.from.as_str(), 1)])).await.map_err(unavailable)?;
-        }
-        txn.commit().await.map_err(unavailable)?;
-        Ok(outcome)
+        // A group of one: the row and its sender's count commit together, or neither does.
+        let outcomes = self.insert_batch(vec![(message, received_at)]).await?;
+        outcomes.into_iter().next().ok_or_else(|| RepoError::Unavailable("insert reported no outcome".into()))
     }
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
