@@ -12,8 +12,7 @@ use super::header_deadline::HeaderDeadline;
 use crate::adapters::batching::{self, BatchingWriter};
 use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
-use crate::adapters::http::{self, HttpConfig, Token};
-use crate::adapters::metrics::Metrics;
+use crate::adapters::http::{self, HttpConfig};
 use crate::adapters::signature::HmacVerifier;
 use crate::domain::service::MessageService;
 
@@ -52,14 +51,16 @@ impl Application {
         let secrets = settings.secrets();
         let verifier = HmacVerifier::new(secrets.clone(), settings.signature_tolerance_secs)?;
         warn_about_secrets(&secrets);
-        if Token::new(settings.read_api_token.as_deref()).is_none() {
+        let http = settings.http();
+        if http.read_api_token.is_none() {
             tracing::warn!(
                 "READ_API_TOKEN is not set: GET /messages and GET /stats are open to anyone who can reach them"
             );
         }
-        let conn = db::connect(&settings.db()).await.map_err(|e| StartupError::Database(e.to_string()))?;
+        let db_config = settings.db();
+        let conn = db::connect(&db_config).await.map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
-        let repository = match db::connect_writer(&settings.db()).await {
+        let repository = match db::connect_writer(&db_config).await {
             Ok(Some(writer)) => SqlMessages::with_writer(conn, writer),
             Ok(None) => SqlMessages::new(conn),
             Err(e) => return Err(StartupError::Database(e.to_string())),
@@ -67,16 +68,7 @@ impl Application {
         let writer =
             BatchingWriter::spawn(Arc::new(repository.clone()), batching::DEFAULT_QUEUE, batching::DEFAULT_GROUP);
         let service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));
-        Ok(Self {
-            service,
-            repository,
-            http: HttpConfig {
-                max_body_bytes: settings.max_body_bytes,
-                metrics: Metrics::new(),
-                read_api_token: Token::new(settings.read_api_token.as_deref()),
-                webhook_verify_token: Token::new(settings.webhook_verify_token.as_deref()),
-            },
-        })
+        Ok(Self { service, repository, http })
     }
 
     /// The HTTP application over this core.

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::clock::SystemClock;
-use crate::adapters::http::{self, HttpConfig, Token};
+use crate::adapters::http;
 use crate::adapters::memory::InMemoryMessages;
-use crate::adapters::metrics::Metrics;
 use crate::adapters::signature::HmacVerifier;
 use crate::domain::service::MessageService;
 
@@ -18,15 +17,7 @@ use super::config::Settings;
 pub fn openapi_document(settings: &Settings) -> String {
     let verifier = HmacVerifier::new(Vec::new(), settings.signature_tolerance_secs).unwrap_or_else(|_| unreachable!());
     let service = MessageService::new(Arc::new(InMemoryMessages::default()), Arc::new(verifier), Arc::new(SystemClock));
-    http::openapi_json(
-        &service,
-        &HttpConfig {
-            max_body_bytes: settings.max_body_bytes,
-            metrics: Metrics::new(),
-            read_api_token: Token::new(settings.read_api_token.as_deref()),
-            webhook_verify_token: Token::new(settings.webhook_verify_token.as_deref()),
-        },
-    )
+    http::openapi_json(&service, &settings.http())
 }
 
 /// Asks the local service whether it is ready, for a container HEALTHCHECK without curl.

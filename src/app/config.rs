@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 use crate::adapters::db::{DatabaseTarget, DbConfig};
+use crate::adapters::http::{HttpConfig, Token};
+use crate::adapters::metrics::Metrics;
 
 /// Variables read verbatim: figment would turn an all-digit secret into a number.
 const STRING_KEYS: &[&str] = &[
@@ -177,6 +179,16 @@ impl Settings {
     /// The secrets, split on whitespace.
     pub fn secrets(&self) -> Vec<String> {
         self.webhook_secret.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// The HTTP adapter's settings, with a fresh metrics registry.
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            max_body_bytes: self.max_body_bytes,
+            metrics: Metrics::new(),
+            read_api_token: Token::new(self.read_api_token.as_deref()),
+            webhook_verify_token: Token::new(self.webhook_verify_token.as_deref()),
+        }
     }
 
     /// The database settings.
