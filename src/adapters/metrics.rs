@@ -25,33 +25,35 @@ impl Default for Metrics {
     }
 }
 
+/// Every definition above is static and every name unique, so building one cannot fail.
+fn defined<T>(built: prometheus::Result<T>) -> T {
+    built.unwrap_or_else(|e| unreachable!("static metric definition: {e}"))
+}
+
 impl Metrics {
     /// Registers every metric in a fresh registry.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
+        let http_requests = defined(IntCounterVec::new(
             Opts::new("http_requests_total", "HTTP requests by method, route template and status"),
             &["method", "path", "status"],
-        )
-        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
-        let webhook_requests =
-            IntCounterVec::new(Opts::new("webhook_requests_total", "Webhook deliveries by outcome"), &["result"])
-                .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
-        let latency = HistogramVec::new(
+        ));
+        let webhook_requests = defined(IntCounterVec::new(
+            Opts::new("webhook_requests_total", "Webhook deliveries by outcome"),
+            &["result"],
+        ));
+        let latency = defined(HistogramVec::new(
             HistogramOpts::new("request_latency_ms", "Request latency in milliseconds by route template and status")
                 .buckets(LATENCY_BUCKETS_MS.to_vec()),
             &["path", "status"],
-        )
-        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
-        let storage_errors = IntCounter::new("storage_errors_total", "Requests answered 503 because storage failed")
-            .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
-        let messages_stored = IntGauge::new("messages_stored", "Messages in storage, read at scrape time")
-            .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
-        let build_info = IntGaugeVec::new(
+        ));
+        let storage_errors =
+            defined(IntCounter::new("storage_errors_total", "Requests answered 503 because storage failed"));
+        let messages_stored = defined(IntGauge::new("messages_stored", "Messages in storage, read at scrape time"));
+        let build_info = defined(IntGaugeVec::new(
             Opts::new("build_info", "Always 1; labels name the running build"),
             &["version", "revision"],
-        )
-        .unwrap_or_else(|e| unreachable!("static metric definition: {e}"));
+        ));
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("GIT_REVISION").unwrap_or("unknown")])
             .set(1);
@@ -63,7 +65,7 @@ impl Metrics {
             Box::new(messages_stored.clone()),
             Box::new(build_info),
         ] {
-            registry.register(c).unwrap_or_else(|e| unreachable!("names are unique: {e}"));
+            defined(registry.register(c));
         }
         Self { registry, http_requests, webhook_requests, latency, storage_errors, messages_stored }
     }

@@ -91,14 +91,19 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, metrics: Metrics
 }
 
 fn access_log(id: &str, method: &str, path: &str, status: u16, latency_ms: f64, note: Option<&WebhookNote>) {
-    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let message_id = note.and_then(|n| n.message_id.as_deref());
     let result = note.map(|n| n.result);
     let dup = note.map(|n| n.result == "duplicate");
     let latency_ms = (latency_ms * 1000.0).round() / 1000.0;
     macro_rules! line {
         ($level:ident) => {
-            tracing::$level!(target: "webhook_ingest::access", ts, request_id = id, method, path, status, latency_ms, message_id, dup, result, "request")
+            // Field values are evaluated only when the level is enabled, so a filtered-out line
+            // costs no timestamp formatting.
+            tracing::$level!(
+                target: "webhook_ingest::access",
+                ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                request_id = id, method, path, status, latency_ms, message_id, dup, result, "request"
+            )
         };
     }
     match (result, status) {
