@@ -144,14 +144,10 @@ pub struct MessageDto {
 }
 
 impl Example for MessageDto {
+    /// The stored form of the webhook example.
     fn example() -> Self {
-        Self {
-            message_id: "m1".into(),
-            from: "+919876543210".into(),
-            to: "+14155550100".into(),
-            ts: "2025-01-15T10:00:00Z".into(),
-            text: Some("Hello".into()),
-        }
+        let WebhookPayload { message_id, from, to, ts, text } = WebhookPayload::example();
+        Self { message_id, from, to, ts, text }
     }
 }
 
