@@ -89,8 +89,9 @@ pub struct Senders {
     pub skew: f64,
 }
 
+/// What a mode that posts signed webhooks takes.
 #[derive(Args, Clone)]
-pub struct WriteArgs {
+pub struct Posting {
     #[command(flatten)]
     pub common: Common,
     #[command(flatten)]
@@ -98,6 +99,12 @@ pub struct WriteArgs {
     /// Webhook secret used to sign the bodies.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+}
+
+#[derive(Args, Clone)]
+pub struct WriteArgs {
+    #[command(flatten)]
+    pub posting: Posting,
     #[command(flatten)]
     pub timing: Timing,
     /// Measure exactly this many requests instead of a duration.
@@ -131,12 +138,7 @@ pub struct ReadArgs {
 #[derive(Args, Clone)]
 pub struct SeedArgs {
     #[command(flatten)]
-    pub common: Common,
-    #[command(flatten)]
-    pub senders: Senders,
-    /// Webhook secret used to sign the bodies.
-    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub posting: Posting,
     /// Messages to store.
     #[arg(long, default_value_t = 1_000_000)]
     pub count: u64,
@@ -200,9 +202,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mode = cli.mode.unwrap_or(Mode::Write(cli.write));
     let common = match &mode {
-        Mode::Write(a) => &a.common,
+        Mode::Write(a) => &a.posting.common,
         Mode::Read(a) => &a.common,
-        Mode::Seed(a) => &a.common,
+        Mode::Seed(a) => &a.posting.common,
         // No HTTP and no runtime: a plain synchronous loop.
         Mode::SqliteBaseline(a) => return report_exit(baseline::run(a.clone())),
     };

@@ -245,11 +245,11 @@ fn capitalise(out: &mut String, word: &str) {
 /// What a writing mode starts from: the target, this run's id prefix and a generator that signs
 /// with the secret.
 pub async fn signed_run(
-    c: &crate::Common,
-    senders: &crate::Senders,
-    secret: Option<&str>,
+    posting: &crate::Posting,
 ) -> anyhow::Result<(std::sync::Arc<crate::client::Target>, String, Generator)> {
-    let secret = secret.ok_or_else(|| anyhow::anyhow!("--secret (or WEBHOOK_SECRET) is required"))?;
+    let (c, senders) = (&posting.common, &posting.senders);
+    let secret =
+        posting.secret.as_deref().ok_or_else(|| anyhow::anyhow!("--secret (or WEBHOOK_SECRET) is required"))?;
     let target = crate::client::Target::resolve(&c.target, c.token.as_deref()).await?;
     let prefix = run_prefix();
     let seed = c.seed.unwrap_or_else(rand::random);

@@ -31,8 +31,8 @@ struct Ctx {
 }
 
 pub async fn run(a: SeedArgs) -> Result<ExitCode> {
-    let c = &a.common;
-    let (target, prefix, generator) = signed_run(c, &a.senders, a.secret.as_deref()).await?;
+    let c = &a.posting.common;
+    let (target, prefix, generator) = signed_run(&a.posting).await?;
     let conns = connect_all(&target, c.connections).await?;
     let ctx = Arc::new(Ctx {
         target,

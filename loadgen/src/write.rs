@@ -31,8 +31,8 @@ struct Ctx {
 }
 
 pub async fn run(a: WriteArgs) -> Result<ExitCode> {
-    let c = &a.common;
-    let (target, prefix, generator) = signed_run(c, &a.senders, a.secret.as_deref()).await?;
+    let c = &a.posting.common;
+    let (target, prefix, generator) = signed_run(&a.posting).await?;
     let warm = a.timing.warmup.as_secs_f64() * POOL_RATE;
     let size = a.pool.unwrap_or_else(|| match a.requests {
         Some(n) => n as usize + warm as usize,
