@@ -2,6 +2,10 @@
 //! answering each caller only after its group is durable. Fsyncs are shared by a whole group, so
 //! full durability stops being the throughput limit; the bounded queue keeps memory bounded and
 //! turns overload into a fast 503 instead of a growing backlog.
+//!
+//! Where the store can make commits durable separately ([`BatchInsert::flush`]), a second task
+//! does so and answers the callers, so the writer commits the next group while the disk syncs the
+//! last ones, and one sync serves every group committed before it began.
 
 use std::sync::Arc;
 
@@ -28,6 +32,14 @@ pub trait BatchInsert: Send + Sync + 'static {
     /// # Errors
     /// Nothing was committed.
     async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError>;
+
+    /// Makes every group committed so far durable; nothing to do where a commit already is.
+    ///
+    /// # Errors
+    /// Durability cannot be promised for those groups.
+    async fn flush(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
 }
 
 struct Job {
@@ -52,15 +64,26 @@ impl<S: MessageRepository + BatchInsert> BatchingWriter<S> {
     }
 }
 
+/// Groups committed and waiting for their sync; beyond this the writer waits, so the jobs held
+/// past the queue stay bounded too.
+const SYNC_BACKLOG: usize = 4;
+
+type Reply = oneshot::Sender<Result<Inserted, RepoError>>;
+
+/// A committed group: each caller and its outcome.
+struct Committed(Vec<(Reply, Inserted)>);
+
 async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_group: usize) {
+    let (committed, to_sync) = mpsc::channel(SYNC_BACKLOG);
+    let answering = tokio::spawn(answer_when_durable(store.clone(), to_sync));
     let mut jobs = Vec::with_capacity(max_group);
     while rx.recv_many(&mut jobs, max_group).await > 0 {
         let (batch, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| ((j.message, j.received_at), j.reply)).unzip();
         let size = batch.len();
         match store.insert_batch(batch).await {
             Ok(outcomes) if outcomes.len() == size => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+                if committed.send(Committed(replies.into_iter().zip(outcomes).collect())).await.is_err() {
+                    break;
                 }
             }
             result => {
@@ -68,6 +91,22 @@ async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_gro
                 for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }
+            }
+        }
+    }
+    drop(committed);
+    let _ = answering.await;
+}
+
+/// Answers committed groups once a sync that began after their commit has succeeded. A
+/// duplicate waits too: the copy it found may have been committed by a group not yet synced.
+async fn answer_when_durable<S: BatchInsert>(store: Arc<S>, mut to_sync: mpsc::Receiver<Committed>) {
+    let mut groups = Vec::with_capacity(SYNC_BACKLOG);
+    while to_sync.recv_many(&mut groups, SYNC_BACKLOG).await > 0 {
+        let synced = store.flush().await;
+        for Committed(answers) in groups.drain(..) {
+            for (reply, outcome) in answers {
+                let _ = reply.send(synced.clone().map(|()| outcome));
             }
         }
     }
@@ -151,5 +190,82 @@ mod tests {
         let writer = BatchingWriter::spawn(store, 16, 8);
         let result = writer.insert(message("x"), Timestamp::from_micros(0).unwrap()).await;
         assert!(matches!(result, Err(RepoError::Unavailable(_))));
+    }
+
+    /// A store whose commits succeed and whose flush waits for a signal, then fails or not.
+    struct SyncedBy {
+        store: InMemoryMessages,
+        flush_may_finish: tokio::sync::Semaphore,
+        flush_fails: bool,
+    }
+
+    #[async_trait]
+    impl BatchInsert for SyncedBy {
+        async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError> {
+            self.store.insert_batch(batch).await
+        }
+
+        async fn flush(&self) -> Result<(), RepoError> {
+            self.flush_may_finish.acquire().await.expect("semaphore open").forget();
+            if self.flush_fails { Err(RepoError::Unavailable("fsync failed".into())) } else { Ok(()) }
+        }
+    }
+
+    #[async_trait]
+    impl MessageRepository for SyncedBy {
+        async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
+            self.store.insert(message, received_at).await
+        }
+        async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
+            self.store.list(filter, page).await
+        }
+        async fn stats(&self) -> Result<Stats, RepoError> {
+            self.store.stats().await
+        }
+        async fn ready(&self) -> Result<(), RepoError> {
+            Ok(())
+        }
+    }
+
+    fn synced_by(flush_fails: bool) -> Arc<SyncedBy> {
+        let flush_may_finish = tokio::sync::Semaphore::new(0);
+        Arc::new(SyncedBy { store: InMemoryMessages::default(), flush_may_finish, flush_fails })
+    }
+
+    #[tokio::test]
+    async fn callers_are_answered_only_after_the_flush() {
+        let store = synced_by(false);
+        let writer = Arc::new(BatchingWriter::spawn(store.clone(), 16, 8));
+        let at = Timestamp::from_micros(0).unwrap();
+        let pending = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.insert(message("a"), at).await }
+        });
+        // Committed, but not yet durable: no answer however long the flush takes.
+        while store.store.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!pending.is_finished());
+        store.flush_may_finish.add_permits(1);
+        assert_eq!(pending.await.unwrap(), Ok(Inserted::Created));
+        // A duplicate waits for a flush too: its original may not be durable yet.
+        let again = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.insert(message("a"), at).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!again.is_finished());
+        store.flush_may_finish.add_permits(1);
+        assert_eq!(again.await.unwrap(), Ok(Inserted::Duplicate));
+    }
+
+    #[tokio::test]
+    async fn a_failed_flush_fails_the_groups_it_covered() {
+        let store = synced_by(true);
+        store.flush_may_finish.add_permits(1);
+        let writer = BatchingWriter::spawn(store.clone(), 16, 8);
+        let result = writer.insert(message("a"), Timestamp::from_micros(0).unwrap()).await;
+        assert_eq!(result, Err(RepoError::Unavailable("fsync failed".into())));
     }
 }

@@ -60,11 +60,9 @@ impl Application {
         let db_config = settings.db();
         let conn = db::connect(&db_config).await.map_err(|e| StartupError::Database(e.to_string()))?;
         db::migrate(&conn).await.map_err(|e| StartupError::Database(format!("migration failed: {e}")))?;
-        let repository = match db::connect_writer(&db_config).await {
-            Ok(Some(writer)) => SqlMessages::with_writer(conn, writer),
-            Ok(None) => SqlMessages::new(conn),
-            Err(e) => return Err(StartupError::Database(e.to_string())),
-        };
+        let repository = db::repository(conn, &db_config, db::CheckpointPolicy::default())
+            .await
+            .map_err(|e| StartupError::Database(e.to_string()))?;
         let writer =
             BatchingWriter::spawn(Arc::new(repository.clone()), batching::DEFAULT_QUEUE, batching::DEFAULT_GROUP);
         let service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));

@@ -154,7 +154,7 @@ async fn sql_store(target: DatabaseTarget) -> Arc<SqlMessages> {
     };
     let conn = db::connect(&config).await.unwrap();
     db::migrate(&conn).await.unwrap();
-    Arc::new(SqlMessages::new(conn))
+    Arc::new(db::repository(conn, &config, db::CheckpointPolicy::default()).await.unwrap())
 }
 
 async fn sql(target: DatabaseTarget) -> Arc<dyn MessageRepository> {

@@ -1,9 +1,11 @@
 //! The sea-orm repository, one implementation for SQLite and PostgreSQL alike.
 
+mod checkpoint;
 mod convert;
 mod entity;
 mod repository;
 mod url;
+mod wal;
 
 use std::time::Duration;
 
@@ -11,8 +13,10 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
+pub use checkpoint::{CheckpointPolicy, LogState, WriteGate};
 pub use repository::SqlMessages;
 pub use url::DatabaseTarget;
+pub use wal::WalFile;
 
 /// How to reach the database; built by the app from its settings.
 #[derive(Debug, Clone)]
@@ -36,25 +40,34 @@ pub struct DbConfig {
 pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
     // Each connection to `:memory:` would open its own empty database.
     let size = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
-    Database::connect(pool_options(config, size, None)?).await
+    Database::connect(pool_options(config, size, Role::Shared)?).await
 }
 
-/// A pool of `size` connections; on SQLite, `cache_kib` sets each connection's page cache.
-fn pool_options(config: &DbConfig, size: u32, cache_kib: Option<u32>) -> Result<ConnectOptions, DbErr> {
+/// What a pool's connections are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Reads, and on targets without a writer connection, writes.
+    Shared,
+    /// The group-commit writer on an SQLite file.
+    Writer,
+}
+
+/// A pool of `size` connections.
+fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptions, DbErr> {
     let mut options = ConnectOptions::new(database_url(config)?);
     let full_sync = config.sqlite_full_sync;
     options
         .max_connections(size)
-        .min_connections(0)
+        .min_connections(u32::from(role == Role::Writer))
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             let o = sqlite_options(o, full_sync);
-            // A negative cache_size is in KiB rather than pages.
-            match cache_kib {
-                Some(kib) => o.pragma("cache_size", format!("-{kib}")),
-                None => o,
+            match role {
+                Role::Shared => o,
+                // A 32 MiB page cache (a negative size is in KiB); checkpoints run elsewhere.
+                Role::Writer => o.pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0"),
             }
         });
     Ok(options)
@@ -87,20 +100,46 @@ fn database_url(config: &DbConfig) -> Result<String, DbErr> {
     })
 }
 
-/// SQLite file only: a pool of one connection for the group-commit writer, with a larger page
-/// cache. All writes go through it, so its cache stays valid from one commit to the next instead
-/// of being reloaded whenever another pooled connection has written. `None` for other targets,
-/// where the shared pool writes.
+/// The repository over a migrated pool. On an SQLite file, writes go through a connection of
+/// their own, whose commits are made durable by [`WalFile`] and whose log is checkpointed in the
+/// background by `policy`.
 ///
 /// # Errors
-/// The database cannot be opened.
-pub async fn connect_writer(config: &DbConfig) -> Result<Option<DatabaseConnection>, DbErr> {
-    if !matches!(config.target, DatabaseTarget::SqliteFile(_)) {
+/// The writer's connection cannot be opened.
+pub async fn repository(
+    conn: DatabaseConnection,
+    config: &DbConfig,
+    policy: CheckpointPolicy,
+) -> Result<SqlMessages, DbErr> {
+    Ok(match connect_writer(config).await? {
+        Some(writer) => SqlMessages::with_writer(conn, writer, policy),
+        None => SqlMessages::new(conn),
+    })
+}
+
+/// The group-commit writer's own connection (SQLite file only).
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    /// A pool of one connection with a larger page cache.
+    pub conn: DatabaseConnection,
+    /// Under full durability: the log to fsync after each commit, since the connection runs
+    /// `synchronous=NORMAL` (see [`WalFile`]).
+    pub wal: Option<WalFile>,
+}
+
+/// SQLite file only: a pool of one connection for the group-commit writer, with a larger page
+/// cache and no automatic checkpoints. All writes go through it, so its cache stays valid from one
+/// commit to the next instead of being reloaded whenever another pooled connection has written.
+/// `None` for other targets, where the shared pool writes.
+async fn connect_writer(config: &DbConfig) -> Result<Option<SqliteWriter>, DbErr> {
+    let DatabaseTarget::SqliteFile(path) = &config.target else {
         return Ok(None);
-    }
-    let mut options = pool_options(config, 1, Some(32 * 1024))?;
-    options.min_connections(1);
-    Database::connect(options).await.map(Some)
+    };
+    // Commits do not fsync; the log is synced outside the write lock instead.
+    let commit_config = DbConfig { sqlite_full_sync: false, ..config.clone() };
+    let conn = Database::connect(pool_options(&commit_config, 1, Role::Writer)?).await?;
+    let wal = config.sqlite_full_sync.then(|| WalFile::beside(path));
+    Ok(Some(SqliteWriter { conn, wal }))
 }
 
 /// Applies pending migrations. On PostgreSQL a transaction-scoped advisory lock serialises

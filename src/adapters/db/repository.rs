@@ -1,6 +1,7 @@
 //! [`MessageRepository`] over sea-orm.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::ActiveValue::Set;
@@ -10,10 +11,13 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions,
     TransactionTrait,
 };
+use tokio::task::JoinHandle;
 
+use super::checkpoint::{self, CheckpointPolicy, WriteGate};
 use super::convert::{from_model, timestamp, to_active};
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
+use super::{SqliteWriter, WalFile};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::message::{Message, Msisdn};
 use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
@@ -26,17 +30,36 @@ use crate::domain::timestamp::Timestamp;
 pub struct SqlMessages {
     db: DatabaseConnection,
     writer: DatabaseConnection,
+    /// The log to fsync after commits, when the writer's commits do not (see [`WalFile`]).
+    wal: Option<WalFile>,
+    /// Held by each write transaction; the checkpointer takes it to pause writes.
+    gate: WriteGate,
+    /// The background checkpointer, stopped with the last clone.
+    checkpoints: Option<Arc<StopOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+#[derive(Debug)]
+struct StopOnDrop(JoinHandle<()>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl SqlMessages {
     /// Wraps a pool whose schema has been migrated; it serves reads and writes.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { writer: db.clone(), db }
+        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), checkpoints: None }
     }
 
-    /// Reads from `db`, writes through `writer` (see [`super::connect_writer`]).
-    pub fn with_writer(db: DatabaseConnection, writer: DatabaseConnection) -> Self {
-        Self { db, writer }
+    /// Reads from `db`, writes through `writer`, and checkpoints the log from `db` by `policy`
+    /// in a task of the current runtime.
+    pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
+        let gate = WriteGate::default();
+        let task = checkpoint::spawn(db.clone(), gate.clone(), policy);
+        Self { db, writer: writer.conn, wal: writer.wal, gate, checkpoints: Some(Arc::new(StopOnDrop(task))) }
     }
 
     /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`, so it waits its
@@ -50,11 +73,20 @@ impl SqlMessages {
         self.writer.begin_with_options(options).await.map_err(unavailable)
     }
 
+    /// The gate write transactions take, for tests that pause writes.
+    #[cfg(test)]
+    pub(crate) fn write_gate(&self) -> WriteGate {
+        self.gate.clone()
+    }
+
     /// Closes the pools, on shutdown.
     ///
     /// # Errors
     /// A pool failed to close.
     pub async fn close(self) -> Result<(), DbErr> {
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.0.abort();
+        }
         self.writer.close().await?;
         self.db.close().await
     }
@@ -183,6 +215,7 @@ impl BatchInsert for SqlMessages {
         let mut fresh: Vec<_> = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|(pair, _)| pair).collect();
         fresh.sort_unstable_by(|a, b| a.0.message_id.as_str().cmp(b.0.message_id.as_str()));
         let rows = fresh.into_iter().map(|(m, at)| to_active(m, *at));
+        let _turn = self.gate.lock().await;
         let txn = self.begin_write().await?;
         let written: HashSet<String> = match Entity::insert_many(rows)
             .on_conflict_do_nothing_on([Column::MessageId])
@@ -203,6 +236,18 @@ impl BatchInsert for SqlMessages {
         txn.commit().await.map_err(unavailable)?;
         Ok(created.into_iter().map(|c| if c { Inserted::Created } else { Inserted::Duplicate }).collect())
     }
+
+    async fn flush(&self) -> Result<(), RepoError> {
+        let Some(wal) = self.wal.clone() else {
+            return Ok(());
+        };
+        let synced = tokio::task::spawn_blocking(move || wal.sync()).await;
+        match synced {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log failed: {e}"))),
+            Err(e) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log did not run: {e}"))),
+        }
+    }
 }
 
 #[async_trait]
@@ -210,6 +255,7 @@ impl MessageRepository for SqlMessages {
     async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
         // A group of one: the row and its sender's count commit together, or neither does.
         let outcomes = self.insert_batch(vec![(message, received_at)]).await?;
+        self.flush().await?;
         outcomes.into_iter().next().ok_or_else(|| RepoError::Unavailable("insert reported no outcome".into()))
     }
 
@@ -273,6 +319,9 @@ impl MessageRepository for SqlMessages {
 
     async fn ready(&self) -> Result<(), RepoError> {
         use migration::MigratorTrait;
+        if self.wal.as_ref().is_some_and(WalFile::has_failed) {
+            return Err(RepoError::Unavailable("an fsync of the write-ahead log failed; restart the service".into()));
+        }
         self.db.ping().await.map_err(unavailable)?;
         let pending = migration::Migrator::get_pending_migrations_read_only(&self.db)
             .await

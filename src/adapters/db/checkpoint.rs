@@ -1,0 +1,179 @@
+//! WAL checkpoints off the write path (SQLite file only).
+//!
+//! SQLite's automatic checkpoint runs inside the commit that crosses its threshold: that commit
+//! copies the log into the database and fsyncs both files before the writer can start the next
+//! group, which stalled the group-commit writer for tens of milliseconds several times a second.
+//! The writer connection turns it off (`wal_autocheckpoint=0`) and this task checkpoints from a
+//! pooled connection instead, while the writer goes on appending.
+//!
+//! A log that keeps growing is reused only when a checkpoint has copied all of it before the
+//! next write begins, which a concurrent checkpoint never manages under steady load. So once the
+//! log passes a size, the task pauses the writer between two groups (the write gate) and copies
+//! what the last pass missed, a short step since that pass took most of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use tokio::sync::Mutex;
+use tokio::task::JoinHandle;
+
+/// When to checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointPolicy {
+    /// Time between passes.
+    pub every: Duration,
+    /// Log length, in pages, from which a pass also makes the log reusable.
+    pub reuse_at_pages: i64,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        // About 16 MiB of log at 4 KiB pages; SQLite's own threshold is 1,000 pages.
+        Self { every: Duration::from_millis(200), reuse_at_pages: 4_096 }
+    }
+}
+
+/// Taken by each write transaction, and by the checkpointer to pause the writer.
+pub type WriteGate = Arc<Mutex<()>>;
+
+/// The log's state after a checkpoint pass, in pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogState {
+    /// Pages in the log.
+    pub logged: i64,
+    /// Of those, pages copied into the database.
+    pub copied: i64,
+}
+
+/// One passive checkpoint: copies what no reader still needs, never waits for a lock.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn checkpoint(db: &DatabaseConnection) -> Result<LogState, DbErr> {
+    let stmt = Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+    let row = db.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("wal_checkpoint returned no row".into()))?;
+    Ok(LogState { logged: row.try_get_by_index(1)?, copied: row.try_get_by_index(2)? })
+}
+
+/// One pass of the policy.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn pass(db: &DatabaseConnection, gate: &WriteGate, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
+    let state = checkpoint(db).await?;
+    if state.logged < policy.reuse_at_pages {
+        return Ok(state);
+    }
+    // No write transaction is open while the gate is held, so this pass can copy the whole log
+    // and the writer's next transaction starts it over.
+    let _paused = gate.lock().await;
+    checkpoint(db).await
+}
+
+/// Checkpoints by `policy` until the returned handle is aborted.
+pub fn spawn(db: DatabaseConnection, gate: WriteGate, policy: CheckpointPolicy) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(policy.every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = pass(&db, &gate, policy).await {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying on the next pass");
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::adapters::batching::BatchInsert;
+    use crate::adapters::db::{DatabaseTarget, DbConfig, connect, migrate, repository};
+    use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
+    use crate::domain::timestamp::Timestamp;
+
+    fn config(path: &Path) -> DbConfig {
+        DbConfig {
+            target: DatabaseTarget::SqliteFile(path.to_owned()),
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_full_sync: true,
+        }
+    }
+
+    /// A group of `n` messages with ids from `first` on, each with enough text to fill pages.
+    fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
+        let at = Timestamp::from_micros(0).unwrap();
+        (first..first + n)
+            .map(|i| {
+                let message = Message {
+                    message_id: MessageId::parse(&format!("m-{i:06}")).unwrap(),
+                    from: Msisdn::parse(&format!("+1{}", i % 97)).unwrap(),
+                    to: Msisdn::parse("+222").unwrap(),
+                    ts: Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
+                    text: Some(
+                        MessageText::parse(&format!("message {i} with words to index {}", "x".repeat(i % 200)))
+                            .unwrap(),
+                    ),
+                };
+                (message, at)
+            })
+            .collect()
+    }
+
+    fn pages(path: &Path) -> u64 {
+        std::fs::metadata(path).map_or(0, |m| m.len() / 4096)
+    }
+
+    /// Checkpoints that never run on their own during the test.
+    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 64 };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_keep_the_log_short_under_steady_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("c.db");
+        let config = config(&db_path);
+        let conn = connect(&config).await.unwrap();
+        migrate(&conn).await.unwrap();
+        let repo = repository(conn.clone(), &config, BY_HAND).await.unwrap();
+        let gate = repo.write_gate();
+        let wal = dir.path().join("c.db-wal");
+        let mut longest = 0;
+        for g in 0..40 {
+            repo.insert_batch(group(g * 50, 50)).await.unwrap();
+            pass(&conn, &gate, BY_HAND).await.unwrap();
+            longest = longest.max(pages(&wal));
+        }
+        // Without passes the writer never checkpoints: 40 groups leave thousands of pages.
+        assert!(longest < 1_000, "the log grew to {longest} pages");
+        let state = checkpoint(&conn).await.unwrap();
+        assert_eq!(state.copied, state.logged, "a pass with writes paused copies the whole log");
+        let stats = crate::domain::ports::MessageRepository::stats(&repo).await.unwrap();
+        assert_eq!(stats.total_messages, 2_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_background_task_copies_the_log_into_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("c.db");
+        let config = config(&db_path);
+        let conn = connect(&config).await.unwrap();
+        migrate(&conn).await.unwrap();
+        // The migrations were checkpointed by SQLite itself; from here only the task copies.
+        let before = pages(&db_path);
+        let policy = CheckpointPolicy { every: Duration::from_millis(20), reuse_at_pages: 64 };
+        let repo = repository(conn, &config, policy).await.unwrap();
+        for g in 0..10 {
+            repo.insert_batch(group(g * 50, 50)).await.unwrap();
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while pages(&db_path) <= before {
+            assert!(tokio::time::Instant::now() < deadline, "nothing was checkpointed into the database");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
