@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20250115_000001_create_messages;
 mod m20250116_000001_create_sender_counts;
 mod m20250117_000001_index_text_search;
+mod m20250118_000001_defer_text_index;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250115_000001_create_messages::Migration),
             Box::new(m20250116_000001_create_sender_counts::Migration),
             Box::new(m20250117_000001_index_text_search::Migration),
+            Box::new(m20250118_000001_defer_text_index::Migration),
         ]
     }
 }

@@ -16,12 +16,11 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::Mutex;
-use tokio::task::JoinHandle;
 
 /// When to checkpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckpointPolicy {
-    /// Time between passes.
+    /// Time between passes (and between runs of the text indexer).
     pub every: Duration,
     /// Log length, in pages, from which a pass also makes the log reusable.
     pub reuse_at_pages: i64,
@@ -71,59 +70,14 @@ pub async fn pass(db: &DatabaseConnection, gate: &WriteGate, policy: CheckpointP
     checkpoint(db).await
 }
 
-/// Checkpoints by `policy` until the returned handle is aborted.
-pub fn spawn(db: DatabaseConnection, gate: WriteGate, policy: CheckpointPolicy) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(policy.every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if let Err(e) = pass(&db, &gate, policy).await {
-                tracing::warn!(error = %e, "WAL checkpoint failed; retrying on the next pass");
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::{DatabaseTarget, DbConfig, connect, migrate, repository};
-    use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
-    use crate::domain::timestamp::Timestamp;
-
-    fn config(path: &Path) -> DbConfig {
-        DbConfig {
-            target: DatabaseTarget::SqliteFile(path.to_owned()),
-            max_connections: 2,
-            connect_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(5),
-            sqlite_full_sync: true,
-        }
-    }
-
-    /// A group of `n` messages with ids from `first` on, each with enough text to fill pages.
-    fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
-        let at = Timestamp::from_micros(0).unwrap();
-        (first..first + n)
-            .map(|i| {
-                let message = Message {
-                    message_id: MessageId::parse(&format!("m-{i:06}")).unwrap(),
-                    from: Msisdn::parse(&format!("+1{}", i % 97)).unwrap(),
-                    to: Msisdn::parse("+222").unwrap(),
-                    ts: Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
-                    text: Some(
-                        MessageText::parse(&format!("message {i} with words to index {}", "x".repeat(i % 200)))
-                            .unwrap(),
-                    ),
-                };
-                (message, at)
-            })
-            .collect()
-    }
+    use crate::adapters::db::test_support::{config, group};
+    use crate::adapters::db::{connect, migrate, repository};
 
     fn pages(path: &Path) -> u64 {
         std::fs::metadata(path).map_or(0, |m| m.len() / 4096)

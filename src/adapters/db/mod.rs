@@ -3,7 +3,11 @@
 mod checkpoint;
 mod convert;
 mod entity;
+mod maintenance;
 mod repository;
+#[cfg(test)]
+mod test_support;
+mod text_index;
 mod url;
 mod wal;
 

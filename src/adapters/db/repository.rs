@@ -13,11 +13,11 @@ use sea_orm::{
 };
 use tokio::task::JoinHandle;
 
-use super::checkpoint::{self, CheckpointPolicy, WriteGate};
+use super::checkpoint::{CheckpointPolicy, WriteGate};
 use super::convert::{from_model, timestamp, to_active};
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
-use super::{SqliteWriter, WalFile};
+use super::{SqliteWriter, WalFile, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::message::{Message, Msisdn};
 use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
@@ -58,19 +58,18 @@ impl SqlMessages {
     /// in a task of the current runtime.
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
         let gate = WriteGate::default();
-        let task = checkpoint::spawn(db.clone(), gate.clone(), policy);
+        let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
         Self { db, writer: writer.conn, wal: writer.wal, gate, checkpoints: Some(Arc::new(StopOnDrop(task))) }
     }
 
-    /// A transaction that writes. On SQLite it takes the write lock at `BEGIN`, so it waits its
-    /// turn under the busy timeout; a deferred one that has read first (preparing a statement on
-    /// the FTS5 table reads) cannot be upgraded once another writer has committed, and fails at once.
     async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        };
-        self.writer.begin_with_options(options).await.map_err(unavailable)
+        write_transaction(&self.writer).await.map_err(unavailable)
+    }
+
+    /// The writer's connection, for tests that run its background work by hand.
+    #[cfg(test)]
+    pub(crate) fn writer_connection(&self) -> DatabaseConnection {
+        self.writer.clone()
     }
 
     /// The gate write transactions take, for tests that pause writes.
@@ -92,12 +91,24 @@ impl SqlMessages {
     }
 }
 
+/// A transaction that writes. On SQLite it takes the write lock at `BEGIN`, so it waits its turn
+/// under the busy timeout; a deferred one that has read first (preparing a statement on the FTS5
+/// table reads) cannot be upgraded once another writer has committed, and fails at once.
+pub(super) async fn write_transaction(conn: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    conn.begin_with_options(options).await
+}
+
 fn unavailable(e: DbErr) -> RepoError {
     RepoError::Unavailable(e.to_string())
 }
 
-/// `%`, `_` and the escape character itself become literals.
-fn like_contains(needle: &str) -> LikeExpr {
+/// A `LIKE` pattern (escape `\\`) matching texts that contain `needle`: `%`, `_` and the escape
+/// character itself become literals.
+fn like_pattern(needle: &str) -> String {
     let mut pattern = String::with_capacity(needle.len() + 2);
     pattern.push('%');
     for c in needle.chars() {
@@ -107,11 +118,19 @@ fn like_contains(needle: &str) -> LikeExpr {
         pattern.push(c);
     }
     pattern.push('%');
-    LikeExpr::new(pattern).escape('\\')
+    pattern
 }
 
-/// The rows `filter` keeps; `phrase`, when given, narrows a text search through the FTS5 index.
-fn filtered(filter: &MessageFilter, phrase: Option<&str>) -> Select<Entity> {
+/// How the FTS5 index can narrow a text search on SQLite.
+struct IndexedSearch {
+    /// The FTS5 query (see [`trigram_phrase`]).
+    phrase: String,
+    /// The index holds the rows up to this rowid; later ones are tested directly.
+    upto: i64,
+}
+
+/// The rows `filter` keeps; `index`, when given, narrows a text search through the FTS5 index.
+fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) -> Select<Entity> {
     let mut select = Entity::find();
     if let Some(from) = &filter.from {
         select = select.filter(Column::FromMsisdn.eq(from.as_str()));
@@ -120,14 +139,15 @@ fn filtered(filter: &MessageFilter, phrase: Option<&str>) -> Select<Entity> {
         select = select.filter(Column::Ts.gte(since.as_micros()));
     }
     if let Some(q) = &filter.text {
-        if let Some(phrase) = phrase {
-            // The trigram index narrows the rows; the LIKE below keeps the answer exact.
+        if let Some(index) = index {
+            // The trigram index narrows the rows it holds; the LIKE below keeps the answer exact.
             select = select.filter(Expr::cust_with_values(
-                "\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)",
-                [phrase],
+                "(\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?) \
+                 OR \"messages\".\"rowid\" > ?)",
+                [sea_orm::Value::from(index.phrase.as_str()), sea_orm::Value::from(index.upto)],
             ));
         }
-        select = select.filter(Column::TextFolded.like(like_contains(q.folded())));
+        select = select.filter(Column::TextFolded.like(LikeExpr::new(like_pattern(q.folded())).escape('\\')));
     }
     select
 }
@@ -142,15 +162,23 @@ fn trigram_phrase(needle: &str) -> Option<String> {
     Some(format!("\"{}\"", needle.replace('"', "\"\"")))
 }
 
-/// SQLite, a search alone: the FTS5 index answers `total` by itself (a phrase of three or more
-/// characters matches exactly the texts holding the needle), and tells how dense the matches
-/// are. Dense matches are found sooner by walking the `ts` order and testing each row than by
-/// gathering and sorting every match, so the page query then skips the index.
-async fn search_alone(txn: &DatabaseTransaction, phrase: &str, page: Page) -> Result<(u64, bool), DbErr> {
+/// SQLite, a search alone: the FTS5 index and a test of the rows it does not hold yet answer
+/// `total` by themselves (a phrase of three or more characters matches exactly the texts holding
+/// the needle), and tell how dense the matches are. Dense matches are found sooner by walking the
+/// `ts` order and testing each row than by gathering and sorting every match, so the page query
+/// then skips the index.
+async fn search_alone(
+    txn: &DatabaseTransaction,
+    index: &IndexedSearch,
+    needle: &str,
+    page: Page,
+) -> Result<(u64, bool), DbErr> {
     let matching = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
-    let count = sqlite_scalar(txn, matching, vec![phrase.into()]).await?;
+    let indexed = sqlite_scalar(txn, matching, vec![index.phrase.as_str().into()]).await?;
+    let recent = "SELECT count(*) FROM messages WHERE rowid > ? AND text_folded LIKE ? ESCAPE '\\'";
+    let recent = sqlite_scalar(txn, recent, vec![index.upto.into(), like_pattern(needle).into()]).await?;
     let rows = sqlite_scalar(txn, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await?;
-    let (count, rows) = (count.unsigned_abs(), rows.unsigned_abs());
+    let (count, rows) = ((indexed + recent).unsigned_abs(), rows.unsigned_abs());
     // Rows tested before the page is full, against matches fetched and sorted.
     let walk = (page.offset + u64::from(page.limit)).saturating_mul(rows) / Ord::max(count, 1);
     Ok((count, walk > count.saturating_mul(4)))
@@ -262,19 +290,25 @@ impl MessageRepository for SqlMessages {
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         // One read transaction, so `total` and the rows come from the same snapshot.
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let phrase = match (self.db.get_database_backend(), &filter.text) {
-            (DbBackend::Sqlite, Some(q)) => trigram_phrase(q.folded()),
+        let index = match (self.db.get_database_backend(), &filter.text) {
+            (DbBackend::Sqlite, Some(q)) => match trigram_phrase(q.folded()) {
+                Some(phrase) => {
+                    let upto = text_index::indexed_upto(&txn).await.map_err(unavailable)?;
+                    Some(IndexedSearch { phrase, upto })
+                }
+                None => None,
+            },
             _ => None,
         };
         let search_only = filter.from.is_none() && filter.since.is_none();
-        let (known_total, phrase) = match phrase {
-            Some(phrase) if search_only => {
-                let (count, use_index) = search_alone(&txn, &phrase, page).await.map_err(unavailable)?;
-                (Some(count), use_index.then_some(phrase))
+        let (known_total, index) = match (index, &filter.text) {
+            (Some(index), Some(q)) if search_only => {
+                let (count, use_index) = search_alone(&txn, &index, q.folded(), page).await.map_err(unavailable)?;
+                (Some(count), use_index.then_some(index))
             }
-            phrase => (counted_total(&txn, filter).await.map_err(unavailable)?, phrase),
+            (index, _) => (counted_total(&txn, filter).await.map_err(unavailable)?, index),
         };
-        let select = filtered(filter, phrase.as_deref());
+        let select = filtered(filter, index.as_ref());
         let total = match known_total {
             Some(total) => total,
             None => select.clone().count(&txn).await.map_err(unavailable)?,

@@ -1,0 +1,46 @@
+//! Shared by the SQLite adapter's unit tests.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{DatabaseTarget, DbConfig};
+use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
+use crate::domain::timestamp::Timestamp;
+
+/// An SQLite file at `path`, fully durable.
+pub fn config(path: &Path) -> DbConfig {
+    DbConfig {
+        target: DatabaseTarget::SqliteFile(path.to_owned()),
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(5),
+        acquire_timeout: Duration::from_secs(5),
+        sqlite_full_sync: true,
+    }
+}
+
+/// The text of message `i`: every seventh one holds "needle", in varying case.
+pub fn text(i: usize) -> String {
+    let word = match i % 7 {
+        0 => "NeedLe",
+        3 => "needle",
+        _ => "hay",
+    };
+    format!("message {i} has {word} and {}", "x".repeat(i % 200))
+}
+
+/// A group of `n` messages with ids from `first` on, with [`text`].
+pub fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
+    let at = Timestamp::from_micros(0).unwrap();
+    (first..first + n)
+        .map(|i| {
+            let message = Message {
+                message_id: MessageId::parse(&format!("m-{i:06}")).unwrap(),
+                from: Msisdn::parse(&format!("+1{}", i % 97)).unwrap(),
+                to: Msisdn::parse("+222").unwrap(),
+                ts: Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
+                text: Some(MessageText::parse(&text(i)).unwrap()),
+            };
+            (message, at)
+        })
+        .collect()
+}
