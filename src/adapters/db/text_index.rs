@@ -24,14 +24,19 @@ pub async fn indexed_upto(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     row.try_get_by_index(0)
 }
 
-/// Indexes the rows stored since the last run, one run per transaction, pausing the writer only
-/// during each run. Returns how many rows it indexed (rowids have no gaps: nothing is deleted).
+/// Runs per call at most, so that checkpoints still get their turn if writes ever outpace
+/// indexing; searches stay exact meanwhile, only slower.
+pub const MAX_RUNS: usize = 10;
+
+/// Indexes the rows stored since the last run, one run per transaction and at most
+/// [`MAX_RUNS`] runs, pausing the writer only during each run. Returns how many rows it indexed
+/// (rowids have no gaps: nothing is deleted).
 ///
 /// # Errors
 /// The database cannot be reached; runs already committed stay indexed.
 pub async fn catch_up(writer: &DatabaseConnection, gate: &WriteGate) -> Result<u64, DbErr> {
     let mut indexed = 0;
-    loop {
+    for _ in 0..MAX_RUNS {
         let _turn = gate.lock().await;
         let txn = write_transaction(writer).await?;
         let from = indexed_upto(&txn).await?;
@@ -63,6 +68,7 @@ pub async fn catch_up(writer: &DatabaseConnection, gate: &WriteGate) -> Result<u
         txn.commit().await?;
         indexed += (upto - from).unsigned_abs();
     }
+    Ok(indexed)
 }
 
 #[cfg(test)]
@@ -119,5 +125,16 @@ mod tests {
         assert_eq!(catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap(), 1_700);
         check(search(&repo, "needle").await, 2_000);
         assert_eq!(catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap(), 0);
+
+        // A backlog longer than one call's runs is worked off over several calls.
+        let backlog = usize::try_from(RUN).unwrap() * MAX_RUNS + 500;
+        for first in (2_000..2_000 + backlog).step_by(500) {
+            repo.insert_batch(group(first, 500)).await.unwrap();
+        }
+        let first = catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        assert_eq!(first, u64::try_from(RUN).unwrap() * MAX_RUNS as u64);
+        check(search(&repo, "needle").await, 2_000 + backlog);
+        assert_eq!(catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap(), 500);
+        check(search(&repo, "needle").await, 2_000 + backlog);
     }
 }
