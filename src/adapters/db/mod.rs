@@ -17,10 +17,10 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
-pub use checkpoint::{CheckpointPolicy, LogState, WriteGate};
+pub use checkpoint::CheckpointPolicy;
 pub use repository::SqlMessages;
 pub use url::DatabaseTarget;
-pub use wal::WalFile;
+use wal::WalFile;
 
 /// How to reach the database; built by the app from its settings.
 #[derive(Debug, Clone)]

@@ -34,8 +34,8 @@ pub struct SqlMessages {
     wal: Option<WalFile>,
     /// Held by each write transaction; the checkpointer takes it to pause writes.
     gate: WriteGate,
-    /// The background checkpointer, stopped with the last clone.
-    checkpoints: Option<Arc<StopOnDrop>>,
+    /// The writer's background work (indexing for `q`, checkpoints), stopped with the last clone.
+    maintenance: Option<Arc<StopOnDrop>>,
 }
 
 /// Aborts a background task when dropped.
@@ -51,15 +51,15 @@ impl Drop for StopOnDrop {
 impl SqlMessages {
     /// Wraps a pool whose schema has been migrated; it serves reads and writes.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), checkpoints: None }
+        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), maintenance: None }
     }
 
-    /// Reads from `db`, writes through `writer`, and checkpoints the log from `db` by `policy`
+    /// Reads from `db`, writes through `writer`, and runs the writer's background work by `policy`
     /// in a task of the current runtime.
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
         let gate = WriteGate::default();
         let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
-        Self { db, writer: writer.conn, wal: writer.wal, gate, checkpoints: Some(Arc::new(StopOnDrop(task))) }
+        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance: Some(Arc::new(StopOnDrop(task))) }
     }
 
     async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
@@ -83,8 +83,8 @@ impl SqlMessages {
     /// # Errors
     /// A pool failed to close.
     pub async fn close(self) -> Result<(), DbErr> {
-        if let Some(checkpoints) = &self.checkpoints {
-            checkpoints.0.abort();
+        if let Some(maintenance) = &self.maintenance {
+            maintenance.0.abort();
         }
         self.writer.close().await?;
         self.db.close().await
@@ -185,9 +185,13 @@ async fn search_alone(
 }
 
 /// The integer a one-value SQLite query answers; 0 when it returns no row.
-async fn sqlite_scalar(txn: &DatabaseTransaction, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, DbErr> {
+pub(super) async fn sqlite_scalar(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<i64, DbErr> {
     let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
-    txn.query_one_raw(stmt).await?.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
+    db.query_one_raw(stmt).await?.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
 }
 
 /// `total` without counting rows when the per-sender counts already hold it.
@@ -290,15 +294,15 @@ impl MessageRepository for SqlMessages {
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         // One read transaction, so `total` and the rows come from the same snapshot.
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let index = match (self.db.get_database_backend(), &filter.text) {
-            (DbBackend::Sqlite, Some(q)) => match trigram_phrase(q.folded()) {
-                Some(phrase) => {
-                    let upto = text_index::indexed_upto(&txn).await.map_err(unavailable)?;
-                    Some(IndexedSearch { phrase, upto })
-                }
-                None => None,
-            },
+        let phrase = match (self.db.get_database_backend(), &filter.text) {
+            (DbBackend::Sqlite, Some(q)) => trigram_phrase(q.folded()),
             _ => None,
+        };
+        let index = match phrase {
+            Some(phrase) => {
+                Some(IndexedSearch { phrase, upto: text_index::indexed_upto(&txn).await.map_err(unavailable)? })
+            }
+            None => None,
         };
         let search_only = filter.from.is_none() && filter.since.is_none();
         let (known_total, index) = match (index, &filter.text) {

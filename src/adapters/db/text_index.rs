@@ -8,7 +8,7 @@
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 use super::checkpoint::WriteGate;
-use super::repository::write_transaction;
+use super::repository::{sqlite_scalar, write_transaction};
 
 /// Rows indexed per transaction: large enough to amortise a segment, small enough that the
 /// writer, paused meanwhile, waits only a few milliseconds.
@@ -40,18 +40,12 @@ pub async fn catch_up(writer: &DatabaseConnection, gate: &WriteGate) -> Result<u
         let _turn = gate.lock().await;
         let txn = write_transaction(writer).await?;
         let from = indexed_upto(&txn).await?;
-        let last = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "SELECT max(rowid) FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)",
-            [from.into(), RUN.into()],
-        );
-        let upto: Option<i64> = match txn.query_one_raw(last).await? {
-            Some(row) => row.try_get_by_index(0)?,
-            None => None,
-        };
-        let Some(upto) = upto else {
+        let last =
+            "SELECT coalesce(max(rowid), ?) FROM (SELECT rowid FROM messages WHERE rowid > ? ORDER BY rowid LIMIT ?)";
+        let upto = sqlite_scalar(&txn, last, vec![from.into(), from.into(), RUN.into()]).await?;
+        if upto == from {
             return txn.commit().await.map(|()| indexed);
-        };
+        }
         let fill = Statement::from_sql_and_values(
             DbBackend::Sqlite,
             "INSERT INTO messages_text (rowid, text_folded) SELECT rowid, text_folded FROM messages \
