@@ -76,8 +76,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::test_support::{config, group};
-    use crate::adapters::db::{connect, migrate, repository};
+    use crate::adapters::db::test_support::{group, open};
 
     fn pages(path: &Path) -> u64 {
         std::fs::metadata(path).map_or(0, |m| m.len() / 4096)
@@ -89,11 +88,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_keep_the_log_short_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("c.db");
-        let config = config(&db_path);
-        let conn = connect(&config).await.unwrap();
-        migrate(&conn).await.unwrap();
-        let repo = repository(conn.clone(), &config, BY_HAND).await.unwrap();
+        let (conn, repo) = open(&dir.path().join("c.db"), BY_HAND).await;
         let gate = repo.write_gate();
         let wal = dir.path().join("c.db-wal");
         let mut longest = 0;
@@ -114,13 +109,10 @@ mod tests {
     async fn the_background_task_copies_the_log_into_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("c.db");
-        let config = config(&db_path);
-        let conn = connect(&config).await.unwrap();
-        migrate(&conn).await.unwrap();
+        let policy = CheckpointPolicy { every: Duration::from_millis(20), reuse_at_pages: 64 };
+        let (_, repo) = open(&db_path, policy).await;
         // The migrations were checkpointed by SQLite itself; from here only the task copies.
         let before = pages(&db_path);
-        let policy = CheckpointPolicy { every: Duration::from_millis(20), reuse_at_pages: 64 };
-        let repo = repository(conn, &config, policy).await.unwrap();
         for g in 0..10 {
             repo.insert_batch(group(g * 50, 50)).await.unwrap();
         }

@@ -3,19 +3,26 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{DatabaseTarget, DbConfig};
+use sea_orm::DatabaseConnection;
+
+use super::{CheckpointPolicy, DatabaseTarget, DbConfig, SqlMessages, connect, migrate, repository};
 use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
 use crate::domain::timestamp::Timestamp;
 
-/// An SQLite file at `path`, fully durable.
-pub fn config(path: &Path) -> DbConfig {
-    DbConfig {
+/// A migrated, fully durable SQLite file at `path`: its shared pool, and the repository the app
+/// would build over it, whose background work runs by `policy`.
+pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection, SqlMessages) {
+    let config = DbConfig {
         target: DatabaseTarget::SqliteFile(path.to_owned()),
         max_connections: 2,
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         sqlite_full_sync: true,
-    }
+    };
+    let conn = connect(&config).await.unwrap();
+    migrate(&conn).await.unwrap();
+    let repo = repository(conn.clone(), &config, policy).await.unwrap();
+    (conn, repo)
 }
 
 /// The text of message `i`: every seventh one holds "needle", in varying case.

@@ -72,8 +72,7 @@ mod tests {
     use super::*;
     use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::checkpoint::CheckpointPolicy;
-    use crate::adapters::db::test_support::{config, group, text};
-    use crate::adapters::db::{connect, migrate, repository};
+    use crate::adapters::db::test_support::{group, open, text};
     use crate::domain::ports::MessageRepository;
     use crate::domain::query::{Page, RawListQuery};
 
@@ -94,10 +93,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn searches_are_exact_before_during_and_after_indexing() {
         let dir = tempfile::tempdir().unwrap();
-        let config = config(&dir.path().join("t.db"));
-        let conn = connect(&config).await.unwrap();
-        migrate(&conn).await.unwrap();
-        let repo = repository(conn.clone(), &config, BY_HAND).await.unwrap();
+        let (conn, repo) = open(&dir.path().join("t.db"), BY_HAND).await;
         let check = |found: (Vec<String>, u64), n: usize| {
             let all = expected("needle", n);
             assert_eq!(found.1, all.len() as u64);
