@@ -21,3 +21,12 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Runs raw statements in order, stopping at the first that fails.
+async fn run_all(db: &SchemaManagerConnection<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::ConnectionTrait;
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    Ok(())
+}

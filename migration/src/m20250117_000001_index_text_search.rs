@@ -8,6 +8,8 @@
 //! available; without it searches still work, by a scan.
 
 use sea_orm_migration::prelude::*;
+
+use crate::run_all;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 #[derive(DeriveMigrationName)]
@@ -58,13 +60,6 @@ impl MigrationTrait for Migration {
             _ => Ok(()),
         }
     }
-}
-
-async fn run_all(db: &SchemaManagerConnection<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
 }
 
 async fn pg_trgm_available(db: &SchemaManagerConnection<'_>) -> Result<bool, DbErr> {

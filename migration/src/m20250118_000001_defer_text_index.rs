@@ -4,7 +4,9 @@
 //! (`messages.rowid > text_index_progress.indexed_upto`) directly. PostgreSQL: nothing changes.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::run_all;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -44,9 +46,5 @@ async fn run_on_sqlite(manager: &SchemaManager<'_>, statements: &[&str]) -> Resu
     if manager.get_database_backend() != DbBackend::Sqlite {
         return Ok(());
     }
-    let db = manager.get_connection();
-    for sql in statements {
-        db.execute_unprepared(sql).await?;
-    }
-    Ok(())
+    run_all(manager.get_connection(), statements).await
 }
