@@ -60,7 +60,9 @@ proptest! {
         match decode_message(body.as_bytes()) {
             Ok(m) => {
                 prop_assert!(!m.message_id.as_str().trim().is_empty() && m.message_id.as_str().chars().count() <= 256);
-                for n in [m.from.as_str(), m.to.as_str()] {
+                let from = m.from.as_ref().map(|f| f.as_str());
+                prop_assert!(from.is_some(), "a flat message always has a sender number");
+                for n in [from.unwrap_or_default(), m.to.as_str()] {
                     let digits = &n[1..];
                     prop_assert!(n.starts_with('+') && (2..=15).contains(&digits.len()) && !digits.starts_with('0'));
                     prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()));

@@ -157,13 +157,13 @@ mod tests {
     use crate::domain::message::{MessageId, Msisdn};
 
     fn message(id: &str) -> Message {
-        Message {
-            message_id: MessageId::parse(id).unwrap(),
-            from: Msisdn::parse("+111").unwrap(),
-            to: Msisdn::parse("+222").unwrap(),
-            ts: Timestamp::from_micros(0).unwrap(),
-            text: None,
-        }
+        Message::flat(
+            MessageId::parse(id).unwrap(),
+            Msisdn::parse("+111").unwrap(),
+            Msisdn::parse("+222").unwrap(),
+            Timestamp::from_micros(0).unwrap(),
+            None,
+        )
     }
 
     #[tokio::test]

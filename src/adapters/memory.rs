@@ -90,8 +90,8 @@ impl MessageRepository for InMemoryMessages {
         self.check()?;
         let state = self.lock();
         let mut per_sender: HashMap<_, u64> = HashMap::new();
-        for m in state.by_order.values() {
-            *per_sender.entry(m.from.clone()).or_default() += 1;
+        for sender in state.by_order.values().filter_map(Message::sender_key) {
+            *per_sender.entry(sender.to_owned()).or_default() += 1;
         }
         let senders_count = per_sender.len() as u64;
         let all = per_sender.into_iter().map(|(from, count)| SenderCount { from, count }).collect();

@@ -1,6 +1,7 @@
 //! The message and the values it is made of. Each value can only be built through `parse`, so a
 //! value that exists is valid.
 
+use super::delivery::{Kind, MessageParts, RawObject, Source};
 use super::timestamp::Timestamp;
 
 /// Longest accepted `message_id`, in characters.
@@ -97,18 +98,50 @@ pub fn fold_case(s: &str) -> String {
 }
 
 /// One inbound message, valid in every field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// The idempotency key.
     pub message_id: MessageId,
-    /// The sender.
-    pub from: Msisdn,
+    /// The sender's number; `None` when the provider names the sender only by a user id
+    /// ([`MessageParts::user_id`]).
+    pub from: Option<Msisdn>,
     /// The recipient.
     pub to: Msisdn,
     /// When the provider says the message was sent.
     pub ts: Timestamp,
-    /// The body, when there is one.
+    /// The text a person would read: the body, a caption, a chosen title, an emoji.
     pub text: Option<MessageText>,
+    /// Where it came from.
+    pub source: Source,
+    /// The provider's `type` (`text` for the flat format).
+    pub kind: Kind,
+    /// What a reader needs beside the text.
+    pub parts: MessageParts,
+    /// The provider's own object for this message, byte for byte (none for the flat format,
+    /// whose body is the message itself).
+    pub raw: Option<RawObject>,
+}
+
+impl Message {
+    /// A flat-format message: source `webhook`, type `text`, no other parts.
+    pub fn flat(message_id: MessageId, from: Msisdn, to: Msisdn, ts: Timestamp, text: Option<MessageText>) -> Self {
+        Self {
+            message_id,
+            from: Some(from),
+            to,
+            ts,
+            text,
+            source: Source::Webhook,
+            kind: Kind::text(),
+            parts: MessageParts::default(),
+            raw: None,
+        }
+    }
+
+    /// Who `/stats` counts the message under: the number, else the user id.
+    pub fn sender_key(&self) -> Option<&str> {
+        self.from.as_ref().map(Msisdn::as_str).or(self.parts.user_id.as_deref())
+    }
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ impl Wire {
         };
         match (message_id, from, to, ts, text) {
             (Some(message_id), Some(from), Some(to), Some(ts), Some(text)) if errors.is_empty() => {
-                Ok(Message { message_id, from, to, ts, text })
+                Ok(Message::flat(message_id, from, to, ts, text))
             }
             _ => Err(errors),
         }

@@ -19,7 +19,7 @@ pub enum Inserted {
 }
 
 /// One page of matches and the number of all matches.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessagePage {
     /// The rows of this page, ordered by `ts`, then `message_id`.
     pub rows: Vec<Message>,

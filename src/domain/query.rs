@@ -34,7 +34,7 @@ impl TextQuery {
 impl MessageFilter {
     /// Whether `message` passes every filter; the reference semantics every repository must match.
     pub fn matches(&self, message: &Message) -> bool {
-        self.from.as_ref().is_none_or(|f| *f == message.from)
+        self.from.as_ref().is_none_or(|f| message.from.as_ref() == Some(f))
             && self.since.is_none_or(|s| message.ts >= s)
             && self
                 .text

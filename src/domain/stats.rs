@@ -1,6 +1,5 @@
 //! Aggregate figures over every stored message.
 
-use super::message::Msisdn;
 use super::timestamp::Timestamp;
 
 /// How many senders `/stats` lists.
@@ -24,8 +23,8 @@ pub struct Stats {
 /// Messages stored from one sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderCount {
-    /// The sender.
-    pub from: Msisdn,
+    /// The sender: its number, or its user id when it has none.
+    pub from: String,
     /// How many of its messages are stored.
     pub count: u64,
 }

@@ -52,13 +52,13 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
     assert_eq!((stats.total_messages, stats.senders_count), (3, 2));
     assert_eq!(stats.top_senders[0].count, 2);
 
-    let new = Message {
-        message_id: MessageId::parse("new-1").unwrap(),
-        from: Msisdn::parse("+111").unwrap(),
-        to: Msisdn::parse("+222").unwrap(),
-        ts: Timestamp::from_micros(4000).unwrap(),
-        text: Some(MessageText::parse("old world again").unwrap()),
-    };
+    let new = Message::flat(
+        MessageId::parse("new-1").unwrap(),
+        Msisdn::parse("+111").unwrap(),
+        Msisdn::parse("+222").unwrap(),
+        Timestamp::from_micros(4000).unwrap(),
+        Some(MessageText::parse("old world again").unwrap()),
+    );
     assert_eq!(repo.insert(new, Timestamp::from_micros(5).unwrap()).await.unwrap(), Inserted::Created);
     assert_eq!(ids(&repo, "old wor").await, (vec!["old-1".to_owned(), "new-1".to_owned()], 2));
     assert_eq!(repo.stats().await.unwrap().total_messages, 4);

@@ -11,7 +11,7 @@ use crate::domain::timestamp::Timestamp;
 pub fn to_active(m: &Message, received_at: Timestamp) -> ActiveModel {
     ActiveModel {
         message_id: Set(m.message_id.as_str().to_owned()),
-        from_msisdn: Set(m.from.as_str().to_owned()),
+        from_msisdn: Set(m.sender_key().unwrap_or_default().to_owned()),
         to_msisdn: Set(m.to.as_str().to_owned()),
         ts: Set(m.ts.as_micros()),
         text: Set(m.text.as_ref().map(|t| t.as_str().to_owned())),
@@ -26,13 +26,13 @@ pub fn from_model(row: Model) -> Result<Message, RepoError> {
     let corrupt = |field: &str, why: String| {
         RepoError::Unavailable(format!("stored row {:?} has a bad {field}: {why}", row.message_id))
     };
-    Ok(Message {
-        message_id: MessageId::parse(&row.message_id).map_err(|e| corrupt("message_id", e))?,
-        from: Msisdn::parse(&row.from_msisdn).map_err(|e| corrupt("from_msisdn", e))?,
-        to: Msisdn::parse(&row.to_msisdn).map_err(|e| corrupt("to_msisdn", e))?,
-        ts: timestamp(row.ts).ok_or_else(|| corrupt("ts", "out of range".into()))?,
-        text: row.text.as_deref().map(MessageText::parse).transpose().map_err(|e| corrupt("text", e))?,
-    })
+    Ok(Message::flat(
+        MessageId::parse(&row.message_id).map_err(|e| corrupt("message_id", e))?,
+        Msisdn::parse(&row.from_msisdn).map_err(|e| corrupt("from_msisdn", e))?,
+        Msisdn::parse(&row.to_msisdn).map_err(|e| corrupt("to_msisdn", e))?,
+        timestamp(row.ts).ok_or_else(|| corrupt("ts", "out of range".into()))?,
+        row.text.as_deref().map(MessageText::parse).transpose().map_err(|e| corrupt("text", e))?,
+    ))
 }
 
 /// A stored microsecond count as a timestamp.

@@ -19,7 +19,7 @@ use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::{SqliteWriter, WalFile, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
-use crate::domain::message::{Message, Msisdn};
+use crate::domain::message::Message;
 use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::{SenderCount, Stats, rank_senders};
@@ -262,7 +262,9 @@ impl BatchInsert for SqlMessages {
             batch.iter().zip(&candidate).map(|((m, _), c)| *c && written.contains(m.message_id.as_str())).collect();
         let mut per_sender: BTreeMap<&str, i64> = BTreeMap::new();
         for ((m, _), _) in batch.iter().zip(&created).filter(|(_, c)| **c) {
-            *per_sender.entry(m.from.as_str()).or_default() += 1;
+            if let Some(sender) = m.sender_key() {
+                *per_sender.entry(sender).or_default() += 1;
+            }
         }
         count_senders(&txn, &per_sender).await.map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
@@ -341,11 +343,8 @@ impl MessageRepository for SqlMessages {
         let senders_count = senders.len() as u64;
         let all = senders
             .into_iter()
-            .map(|s| {
-                let from = Msisdn::parse(&s.from_msisdn).map_err(RepoError::Unavailable)?;
-                Ok(SenderCount { from, count: s.message_count.unsigned_abs() })
-            })
-            .collect::<Result<_, RepoError>>()?;
+            .map(|s| SenderCount { from: s.from_msisdn, count: s.message_count.unsigned_abs() })
+            .collect();
         Ok(Stats {
             total_messages,
             senders_count,

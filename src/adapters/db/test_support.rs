@@ -40,13 +40,13 @@ pub fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
     let at = Timestamp::from_micros(0).unwrap();
     (first..first + n)
         .map(|i| {
-            let message = Message {
-                message_id: MessageId::parse(&format!("m-{i:06}")).unwrap(),
-                from: Msisdn::parse(&format!("+1{}", i % 97)).unwrap(),
-                to: Msisdn::parse("+222").unwrap(),
-                ts: Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
-                text: Some(MessageText::parse(&text(i)).unwrap()),
-            };
+            let message = Message::flat(
+                MessageId::parse(&format!("m-{i:06}")).unwrap(),
+                Msisdn::parse(&format!("+1{}", i % 97)).unwrap(),
+                Msisdn::parse("+222").unwrap(),
+                Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
+                Some(MessageText::parse(&text(i)).unwrap()),
+            );
             (message, at)
         })
         .collect()

@@ -132,8 +132,9 @@ impl From<Vec<FieldError>> for ValidationErrorBody {
 pub struct MessageDto {
     /// The provider's id.
     pub message_id: String,
-    /// Sender, E.164.
-    pub from: String,
+    /// Sender, E.164; null when the provider names the sender only by a user id.
+    #[oai(nullable)]
+    pub from: Option<String>,
     /// Recipient, E.164.
     pub to: String,
     /// RFC 3339 UTC, to the microsecond.
@@ -147,7 +148,7 @@ impl Example for MessageDto {
     /// The stored form of the webhook example.
     fn example() -> Self {
         let WebhookPayload { message_id, from, to, ts, text } = WebhookPayload::example();
-        Self { message_id, from, to, ts, text }
+        Self { message_id, from: Some(from), to, ts, text }
     }
 }
 
@@ -155,7 +156,7 @@ impl From<&Message> for MessageDto {
     fn from(m: &Message) -> Self {
         Self {
             message_id: m.message_id.as_str().to_owned(),
-            from: m.from.as_str().to_owned(),
+            from: m.from.as_ref().map(|f| f.as_str().to_owned()),
             to: m.to.as_str().to_owned(),
             ts: m.ts.to_rfc3339(),
             text: m.text.as_ref().map(|t| t.as_str().to_owned()),
