@@ -6,6 +6,7 @@ mod m20250115_000001_create_messages;
 mod m20250116_000001_create_sender_counts;
 mod m20250117_000001_index_text_search;
 mod m20250118_000001_defer_text_index;
+mod m20250119_000001_create_write_probe;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250116_000001_create_sender_counts::Migration),
             Box::new(m20250117_000001_index_text_search::Migration),
             Box::new(m20250118_000001_defer_text_index::Migration),
+            Box::new(m20250119_000001_create_write_probe::Migration),
         ]
     }
 }

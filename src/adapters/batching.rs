@@ -40,6 +40,41 @@ pub trait BatchInsert: Send + Sync + 'static {
     async fn flush(&self) -> Result<(), RepoError> {
         Ok(())
     }
+
+    /// Writes something of a message's size and takes it back, to learn whether writes succeed
+    /// again after they failed; nothing is left behind.
+    ///
+    /// # Errors
+    /// The write failed: storage still cannot take writes.
+    async fn probe_write(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}
+
+/// Whether writes are failing, as the writer last saw them, and how many groups have failed.
+#[derive(Default)]
+struct WriteHealth {
+    failing: std::sync::Mutex<Option<RepoError>>,
+    failed_groups: std::sync::atomic::AtomicU64,
+}
+
+impl WriteHealth {
+    fn failed(&self, error: &RepoError) {
+        self.failed_groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *self.lock() = Some(error.clone());
+    }
+
+    fn succeeded(&self) {
+        self.lock().take();
+    }
+
+    fn failing(&self) -> Option<RepoError> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RepoError>> {
+        self.failing.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 struct Job {
@@ -53,14 +88,16 @@ struct Job {
 pub struct BatchingWriter<S> {
     store: Arc<S>,
     queue: mpsc::Sender<Job>,
+    health: Arc<WriteHealth>,
 }
 
 impl<S: MessageRepository + BatchInsert> BatchingWriter<S> {
     /// Starts the writer task on the current Tokio runtime. It stops when the writer is dropped.
     pub fn spawn(store: Arc<S>, queue_len: usize, max_group: usize) -> Self {
         let (queue, rx) = mpsc::channel(queue_len.max(1));
-        tokio::spawn(run(store.clone(), rx, max_group.max(1)));
-        Self { store, queue }
+        let health = Arc::new(WriteHealth::default());
+        tokio::spawn(run(store.clone(), rx, max_group.max(1), health.clone()));
+        Self { store, queue, health }
     }
 }
 
@@ -73,9 +110,9 @@ type Reply = oneshot::Sender<Result<Inserted, RepoError>>;
 /// A committed group: each caller and its outcome.
 struct Committed(Vec<(Reply, Inserted)>);
 
-async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_group: usize) {
+async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_group: usize, health: Arc<WriteHealth>) {
     let (committed, to_sync) = mpsc::channel(SYNC_BACKLOG);
-    let answering = tokio::spawn(answer_when_durable(store.clone(), to_sync));
+    let answering = tokio::spawn(answer_when_durable(store.clone(), to_sync, health.clone()));
     let mut jobs = Vec::with_capacity(max_group);
     while rx.recv_many(&mut jobs, max_group).await > 0 {
         let (batch, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| ((j.message, j.received_at), j.reply)).unzip();
@@ -88,6 +125,7 @@ async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_gro
             }
             result => {
                 let err = result.err().unwrap_or_else(|| RepoError::Unavailable("batch outcome count mismatch".into()));
+                health.failed(&err);
                 for reply in replies {
                     let _ = reply.send(Err(err.clone()));
                 }
@@ -100,10 +138,18 @@ async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_gro
 
 /// Answers committed groups once a sync that began after their commit has succeeded. A
 /// duplicate waits too: the copy it found may have been committed by a group not yet synced.
-async fn answer_when_durable<S: BatchInsert>(store: Arc<S>, mut to_sync: mpsc::Receiver<Committed>) {
+async fn answer_when_durable<S: BatchInsert>(
+    store: Arc<S>,
+    mut to_sync: mpsc::Receiver<Committed>,
+    health: Arc<WriteHealth>,
+) {
     let mut groups = Vec::with_capacity(SYNC_BACKLOG);
     while to_sync.recv_many(&mut groups, SYNC_BACKLOG).await > 0 {
         let synced = store.flush().await;
+        match &synced {
+            Ok(()) => health.succeeded(),
+            Err(e) => health.failed(e),
+        }
         for Committed(answers) in groups.drain(..) {
             for (reply, outcome) in answers {
                 let _ = reply.send(synced.clone().map(|()| outcome));
@@ -135,7 +181,17 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
         if self.queue.is_closed() {
             return Err(RepoError::Unavailable("the writer task has stopped".into()));
         }
+        // While writes fail, ready only once a probe write succeeds: no flapping back to ready
+        // between failed groups, and no waiting for traffic that a load balancer withholds.
+        if self.health.failing().is_some() {
+            self.store.probe_write().await?;
+            self.health.succeeded();
+        }
         self.store.ready().await
+    }
+
+    fn failed_writes(&self) -> u64 {
+        self.health.failed_groups.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -171,7 +227,7 @@ mod tests {
         let store = Arc::new(InMemoryMessages::default());
         // A writer whose receiver is never drained: the queue holds one job, the next is refused.
         let (queue, _rx) = mpsc::channel(1);
-        let writer = BatchingWriter { store, queue };
+        let writer = BatchingWriter { store, queue, health: Arc::default() };
         let first = tokio::spawn({
             let queue = writer.queue.clone();
             async move {

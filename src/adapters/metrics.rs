@@ -16,6 +16,7 @@ pub struct Metrics {
     webhook_requests: IntCounterVec,
     latency: HistogramVec,
     storage_errors: IntCounter,
+    failed_writes: IntCounter,
     messages_stored: IntGauge,
 }
 
@@ -49,6 +50,10 @@ impl Metrics {
         ));
         let storage_errors =
             defined(IntCounter::new("storage_errors_total", "Requests answered 503 because storage failed"));
+        let failed_writes = defined(IntCounter::new(
+            "storage_write_failures_total",
+            "Write transactions (groups of deliveries) whose commit or sync failed; every request in them got a 503",
+        ));
         let messages_stored = defined(IntGauge::new("messages_stored", "Messages in storage, read at scrape time"));
         let build_info = defined(IntGaugeVec::new(
             Opts::new("build_info", "Always 1; labels name the running build"),
@@ -62,12 +67,13 @@ impl Metrics {
             Box::new(webhook_requests.clone()),
             Box::new(latency.clone()),
             Box::new(storage_errors.clone()),
+            Box::new(failed_writes.clone()),
             Box::new(messages_stored.clone()),
             Box::new(build_info),
         ] {
             defined(registry.register(c));
         }
-        Self { registry, http_requests, webhook_requests, latency, storage_errors, messages_stored }
+        Self { registry, http_requests, webhook_requests, latency, storage_errors, failed_writes, messages_stored }
     }
 
     /// Records one finished HTTP request.
@@ -83,6 +89,11 @@ impl Metrics {
     /// Records the outcome of one webhook delivery.
     pub fn observe_webhook(&self, result: &str) {
         self.webhook_requests.with_label_values(&[result]).inc();
+    }
+
+    /// Brings the failed-write counter up to `total`, the storage's own count since start-up.
+    pub fn set_failed_writes(&self, total: u64) {
+        self.failed_writes.inc_by(total.saturating_sub(self.failed_writes.get()));
     }
 
     /// Sets the stored-message gauge.

@@ -33,6 +33,9 @@ pub enum RepoError {
     /// The database did not answer or failed; the text is for logs, never for clients.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The storage is full: nothing more can be written until space is freed.
+    #[error("storage full: {0}")]
+    Full(String),
     /// The write queue is full; try again shortly.
     #[error("storage overloaded")]
     Overloaded,
@@ -63,11 +66,16 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// Storage could not answer.
     async fn stats(&self) -> Result<Stats, RepoError>;
 
-    /// Checks that storage answers and its schema is applied.
+    /// Checks that storage answers, its schema is applied, and writes succeed.
     ///
     /// # Errors
     /// Says what is not ready.
     async fn ready(&self) -> Result<(), RepoError>;
+
+    /// How many write transactions have failed since start-up.
+    fn failed_writes(&self) -> u64 {
+        0
+    }
 }
 
 /// Decides whether a body was signed by the provider; it owns the secrets.

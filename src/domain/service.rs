@@ -95,6 +95,11 @@ impl MessageService {
         self.repo.stats().await
     }
 
+    /// How many write transactions have failed since start-up.
+    pub fn failed_writes(&self) -> u64 {
+        self.repo.failed_writes()
+    }
+
     /// Ready only when a secret is configured and storage answers with its schema applied.
     pub async fn readiness(&self) -> Readiness {
         if !self.verifier.has_secrets() {
@@ -111,6 +116,7 @@ impl MessageService {
 fn public_reason(e: &RepoError) -> &'static str {
     match e {
         RepoError::Unavailable(_) | RepoError::Overloaded => "storage unavailable",
+        RepoError::Full(_) => "storage full",
         RepoError::SchemaMissing(_) => "database schema not applied",
     }
 }

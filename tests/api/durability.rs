@@ -40,7 +40,8 @@ fn load(base: &str, workers: usize, limit: Duration) -> tokio::task::JoinSet<Vec
     tasks
 }
 
-async fn stored_ids(base: &str) -> HashSet<String> {
+/// Every stored message id, read page by page.
+pub async fn stored_ids(base: &str) -> HashSet<String> {
     let http = reqwest::Client::new();
     let mut ids = HashSet::new();
     for offset in (0..).step_by(100) {

@@ -5,6 +5,7 @@ mod helpers;
 
 mod durability;
 mod e2e;
+mod full_disk;
 mod health;
 mod messages;
 mod migrations;

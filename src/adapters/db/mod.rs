@@ -1,6 +1,7 @@
 //! The sea-orm repository, one implementation for SQLite and PostgreSQL alike.
 
 mod checkpoint;
+mod clean;
 mod convert;
 mod entity;
 mod maintenance;
@@ -10,6 +11,8 @@ mod test_support;
 mod text_index;
 mod url;
 mod wal;
+#[cfg(test)]
+mod write_failures;
 
 use std::time::Duration;
 
@@ -66,6 +69,8 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
+        .map_sqlx_sqlite_before_acquire(clean::sqlite)
+        .map_sqlx_postgres_before_acquire(clean::postgres)
         .map_sqlx_sqlite_opts(move |o| {
             let o = sqlite_options(o, full_sync);
             match role {

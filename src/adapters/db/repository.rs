@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use super::checkpoint::{CheckpointPolicy, WriteGate};
 use super::convert::{from_model, timestamp, to_active};
 use super::entity::message::{Column, Entity};
-use super::entity::sender_count;
+use super::entity::{sender_count, write_probe};
 use super::{SqliteWriter, WalFile, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::message::Message;
@@ -102,9 +102,17 @@ pub(super) async fn write_transaction(conn: &DatabaseConnection) -> Result<Datab
     conn.begin_with_options(options).await
 }
 
+/// Storage's error as the core sees it: a full disk (or a database at its size cap) is told
+/// apart, since it lasts until someone frees space.
 fn unavailable(e: DbErr) -> RepoError {
-    RepoError::Unavailable(e.to_string())
+    let text = e.to_string();
+    // SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) as its server words it.
+    let full = ["database or disk is full", "No space left on device", "could not extend file"];
+    if full.iter().any(|f| text.contains(f)) { RepoError::Full(text) } else { RepoError::Unavailable(text) }
 }
+
+/// Bytes the readiness probe writes: about the size of a large message and its raw object.
+const PROBE_BYTES: usize = 64 * 1024;
 
 /// A `LIKE` pattern (escape `\\`) matching texts that contain `needle`: `%`, `_` and the escape
 /// character itself become literals.
@@ -271,6 +279,15 @@ impl BatchInsert for SqlMessages {
         Ok(created.into_iter().map(|c| if c { Inserted::Created } else { Inserted::Duplicate }).collect())
     }
 
+    async fn probe_write(&self) -> Result<(), RepoError> {
+        let _turn = self.gate.lock().await;
+        let txn = self.begin_write().await?;
+        let row = write_probe::ActiveModel { id: Set(1), filler: Set(vec![0; PROBE_BYTES]) };
+        write_probe::Entity::insert(row).exec_without_returning(&txn).await.map_err(unavailable)?;
+        write_probe::Entity::delete_by_id(1).exec(&txn).await.map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
+    }
+
     async fn flush(&self) -> Result<(), RepoError> {
         let Some(wal) = self.wal.clone() else {
             return Ok(());
@@ -278,6 +295,9 @@ impl BatchInsert for SqlMessages {
         let synced = tokio::task::spawn_blocking(move || wal.sync()).await;
         match synced {
             Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::StorageFull => {
+                Err(RepoError::Full(format!("fsync of the write-ahead log failed: {e}")))
+            }
             Ok(Err(e)) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log failed: {e}"))),
             Err(e) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log did not run: {e}"))),
         }

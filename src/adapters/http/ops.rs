@@ -59,9 +59,11 @@ impl OpsApi {
     /// Prometheus metrics
     ///
     /// The text exposition format: `http_requests_total`, `webhook_requests_total`,
-    /// `request_latency_ms`, `storage_errors_total`, `messages_stored`, `build_info`.
+    /// `request_latency_ms`, `storage_errors_total`, `storage_write_failures_total`,
+    /// `messages_stored`, `build_info`.
     #[oai(path = "/metrics", method = "get", tag = "ApiTags::Health")]
     async fn metrics(&self) -> PlainText<String> {
+        self.metrics.set_failed_writes(self.service.failed_writes());
         match self.service.stats().await {
             Ok(stats) => self.metrics.set_messages_stored(stats.total_messages),
             Err(e) => tracing::warn!(error = %e, "messages_stored not refreshed"),

@@ -150,7 +150,12 @@ impl WebhookApi {
             Err(IngestError::Unavailable { message_id, source }) => {
                 note("storage_unavailable", Some(&message_id));
                 tracing::error!(error = %source, "message not stored");
-                let retry = if source == RepoError::Overloaded { 1 } else { 5 };
+                let retry = match source {
+                    RepoError::Overloaded => 1,
+                    // Space comes back when someone frees it: no point in asking again at once.
+                    RepoError::Full(_) => 30,
+                    _ => 5,
+                };
                 WebhookResponse::Unavailable(Json(unavailable_body()), retry)
             }
         }

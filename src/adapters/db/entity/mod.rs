@@ -2,3 +2,4 @@
 
 pub mod message;
 pub mod sender_count;
+pub mod write_probe;
