@@ -10,3 +10,6 @@ pub mod service;
 pub mod signature;
 pub mod stats;
 pub mod timestamp;
+pub mod whatsapp;
+mod whatsapp_message;
+mod whatsapp_parts;

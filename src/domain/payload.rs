@@ -14,15 +14,21 @@ use super::timestamp::Timestamp;
 /// # Errors
 /// Every rule the body breaks, in field order: not JSON, not an object, or one entry per bad field.
 pub fn decode_message(body: &[u8]) -> Result<Message, Vec<FieldError>> {
-    // A derived struct would also accept a JSON array positionally; only an object is a message.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(vec![match serde_json::from_slice::<IgnoredAny>(body) {
-            Ok(_) => not_an_object(),
-            Err(e) => body_error(&e),
-        }]);
-    }
+    expect_object(body).map_err(|e| vec![e])?;
     let wire: Wire = serde_json::from_slice(body).map_err(|e| vec![body_error(&e)])?;
     wire.into_message()
+}
+
+/// Checks that `body` opens a JSON object; otherwise the error a 422 reports for it.
+pub(crate) fn expect_object(body: &[u8]) -> Result<(), FieldError> {
+    // A derived struct would also accept a JSON array positionally; only an object is a message.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        return Ok(());
+    }
+    Err(match serde_json::from_slice::<IgnoredAny>(body) {
+        Ok(_) => not_an_object(),
+        Err(e) => body_error(&e),
+    })
 }
 
 fn not_an_object() -> FieldError {
@@ -34,7 +40,8 @@ fn not_an_object() -> FieldError {
     )
 }
 
-fn body_error(e: &serde_json::Error) -> FieldError {
+/// The 422 error for a body serde_json could not read: invalid JSON, or JSON of the wrong shape.
+pub(crate) fn body_error(e: &serde_json::Error) -> FieldError {
     use serde_json::error::Category;
     match e.classify() {
         Category::Data => not_an_object(),
