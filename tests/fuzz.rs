@@ -108,7 +108,7 @@ proptest! {
         since in proptest::option::of(".{0,30}"),
         q in proptest::option::of(".{0,30}"),
     ) {
-        if let Ok(query) = (RawListQuery { limit, offset, from, since, q }).parse() {
+        if let Ok(query) = (RawListQuery { limit, offset, from, since, q, ..RawListQuery::default() }).parse() {
             prop_assert!((1..=100).contains(&query.page.limit));
             prop_assert!(i64::try_from(query.page.offset).is_ok());
         }

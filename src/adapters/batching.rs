@@ -1,5 +1,6 @@
-//! Group commit: one writer task takes inserts from a bounded queue and commits them in groups,
-//! answering each caller only after its group is durable. Fsyncs are shared by a whole group, so
+//! Group commit: one writer task takes deliveries from a bounded queue and commits them in groups,
+//! answering each caller only after its group is durable. A delivery (one request's updates, up to
+//! a thousand for a Cloud API envelope) is one job, so it is never split across transactions. Fsyncs are shared by a whole group, so
 //! full durability stops being the throughput limit; the bounded queue keeps memory bounded and
 //! turns overload into a fast 503 instead of a growing backlog.
 //!
@@ -12,26 +13,28 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::message::Message;
-use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
+use crate::domain::delivery::{Delivery, Stored};
+use crate::domain::message::MessageId;
+use crate::domain::ports::{MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::Stats;
+use crate::domain::status_query::StatusFilter;
 use crate::domain::timestamp::Timestamp;
 
 /// Default queue length: requests waiting for a group beyond this answer 503 with `Retry-After`.
 pub const DEFAULT_QUEUE: usize = 8_192;
-/// Default largest group committed in one transaction.
+/// Default largest group committed in one transaction, in updates (a flat message is one).
 pub const DEFAULT_GROUP: usize = 512;
 
-/// A store that can commit many inserts in one transaction.
+/// A store that can commit many deliveries in one transaction.
 #[async_trait]
 pub trait BatchInsert: Send + Sync + 'static {
-    /// Inserts every message not already stored, in one transaction; the outcomes are in input
-    /// order, and within the group the first occurrence of an id wins.
+    /// Stores every update not already stored, in one transaction; the outcomes are in input
+    /// order, and within the group the first occurrence of a key wins.
     ///
     /// # Errors
     /// Nothing was committed.
-    async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError>;
+    async fn insert_batch(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError>;
 
     /// Makes every group committed so far durable; nothing to do where a commit already is.
     ///
@@ -78,9 +81,9 @@ impl WriteHealth {
 }
 
 struct Job {
-    message: Message,
+    delivery: Delivery,
     received_at: Timestamp,
-    reply: oneshot::Sender<Result<Inserted, RepoError>>,
+    reply: Reply,
 }
 
 /// A [`MessageRepository`] whose inserts go through the group-commit writer; reads go straight
@@ -105,17 +108,18 @@ impl<S: MessageRepository + BatchInsert> BatchingWriter<S> {
 /// past the queue stay bounded too.
 const SYNC_BACKLOG: usize = 4;
 
-type Reply = oneshot::Sender<Result<Inserted, RepoError>>;
+type Reply = oneshot::Sender<Result<Stored, RepoError>>;
 
 /// A committed group: each caller and its outcome.
-struct Committed(Vec<(Reply, Inserted)>);
+struct Committed(Vec<(Reply, Stored)>);
 
 async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_group: usize, health: Arc<WriteHealth>) {
     let (committed, to_sync) = mpsc::channel(SYNC_BACKLOG);
     let answering = tokio::spawn(answer_when_durable(store.clone(), to_sync, health.clone()));
-    let mut jobs = Vec::with_capacity(max_group);
-    while rx.recv_many(&mut jobs, max_group).await > 0 {
-        let (batch, replies): (Vec<_>, Vec<_>) = jobs.drain(..).map(|j| ((j.message, j.received_at), j.reply)).unzip();
+    let mut carried = None;
+    while let Some(jobs) = next_group(&mut rx, &mut carried, max_group).await {
+        let (batch, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| ((j.delivery, j.received_at), j.reply)).unzip();
         let size = batch.len();
         match store.insert_batch(batch).await {
             Ok(outcomes) if outcomes.len() == size => {
@@ -134,6 +138,33 @@ async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_gro
     }
     drop(committed);
     let _ = answering.await;
+}
+
+/// Updates a job adds to a group; a delivery with none still costs a transaction's share.
+fn weight(job: &Job) -> usize {
+    (job.delivery.messages.len() + job.delivery.statuses.len()).max(1)
+}
+
+/// The next group: waits for one job, then takes what is queued while the group holds at most
+/// `max_updates` updates. A job that would overflow it starts the next group; a single larger one
+/// (a 1,000-update envelope) is a group of its own, since a delivery is never split.
+async fn next_group(rx: &mut mpsc::Receiver<Job>, carried: &mut Option<Job>, max_updates: usize) -> Option<Vec<Job>> {
+    let first = match carried.take() {
+        Some(job) => job,
+        None => rx.recv().await?,
+    };
+    let mut updates = weight(&first);
+    let mut jobs = vec![first];
+    while updates < max_updates {
+        let Ok(job) = rx.try_recv() else { break };
+        if updates + weight(&job) > max_updates {
+            *carried = Some(job);
+            break;
+        }
+        updates += weight(&job);
+        jobs.push(job);
+    }
+    Some(jobs)
 }
 
 /// Answers committed groups once a sync that began after their commit has succeeded. A
@@ -160,9 +191,9 @@ async fn answer_when_durable<S: BatchInsert>(
 
 #[async_trait]
 impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S> {
-    async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
+    async fn store(&self, delivery: Delivery, received_at: Timestamp) -> Result<Stored, RepoError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.try_send(Job { message, received_at, reply }).map_err(|e| match e {
+        self.queue.try_send(Job { delivery, received_at, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => RepoError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => RepoError::Unavailable("the writer task has stopped".into()),
         })?;
@@ -171,6 +202,14 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         self.store.list(filter, page).await
+    }
+
+    async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
+        self.store.get(message_id).await
+    }
+
+    async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
+        self.store.statuses(filter, page).await
     }
 
     async fn stats(&self) -> Result<Stats, RepoError> {
@@ -197,12 +236,8 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
 
 #[async_trait]
 impl BatchInsert for crate::adapters::memory::InMemoryMessages {
-    async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError> {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (message, at) in batch {
-            outcomes.push(self.insert(message, at).await?);
-        }
-        Ok(outcomes)
+    async fn insert_batch(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError> {
+        self.store_all(batch)
     }
 }
 
@@ -210,7 +245,8 @@ impl BatchInsert for crate::adapters::memory::InMemoryMessages {
 mod tests {
     use super::*;
     use crate::adapters::memory::InMemoryMessages;
-    use crate::domain::message::{MessageId, Msisdn};
+    use crate::domain::message::{Message, Msisdn};
+    use crate::domain::ports::Inserted;
 
     fn message(id: &str) -> Message {
         Message::flat(
@@ -232,7 +268,8 @@ mod tests {
             let queue = writer.queue.clone();
             async move {
                 let (reply, _answer) = oneshot::channel();
-                queue.try_send(Job { message: message("a"), received_at: Timestamp::from_micros(0).unwrap(), reply })
+                let delivery = Delivery::of_message(message("a"));
+                queue.try_send(Job { delivery, received_at: Timestamp::from_micros(0).unwrap(), reply })
             }
         });
         assert!(first.await.unwrap().is_ok());
@@ -257,7 +294,7 @@ mod tests {
 
     #[async_trait]
     impl BatchInsert for SyncedBy {
-        async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError> {
+        async fn insert_batch(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError> {
             self.store.insert_batch(batch).await
         }
 
@@ -269,11 +306,17 @@ mod tests {
 
     #[async_trait]
     impl MessageRepository for SyncedBy {
-        async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
-            self.store.insert(message, received_at).await
+        async fn store(&self, delivery: Delivery, received_at: Timestamp) -> Result<Stored, RepoError> {
+            self.store.store(delivery, received_at).await
         }
         async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
             self.store.list(filter, page).await
+        }
+        async fn get(&self, id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
+            self.store.get(id).await
+        }
+        async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
+            self.store.statuses(filter, page).await
         }
         async fn stats(&self) -> Result<Stats, RepoError> {
             self.store.stats().await

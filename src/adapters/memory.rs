@@ -7,21 +7,50 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::domain::message::Message;
-use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
+use crate::domain::delivery::{Delivery, DeliveryStatus, Stored};
+use crate::domain::message::{Message, MessageId};
+use crate::domain::ports::{
+    Inserted, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage, StoredStatus,
+};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::{SenderCount, Stats, rank_senders};
+use crate::domain::status_query::StatusFilter;
 use crate::domain::timestamp::Timestamp;
 
 type Key = (Timestamp, String);
+type StatusKey = (Timestamp, String, String);
 
 #[derive(Default)]
 struct State {
-    by_order: BTreeMap<Key, Message>,
+    by_order: BTreeMap<Key, StoredMessage>,
     received: HashMap<String, (Timestamp, Timestamp)>,
+    statuses: BTreeMap<StatusKey, StoredStatus>,
+    status_keys: HashMap<(String, String), Timestamp>,
 }
 
-/// Messages kept in a map; clones share the same store.
+impl State {
+    fn insert_message(&mut self, message: Message, received_at: Timestamp) -> Inserted {
+        let id = message.message_id.as_str().to_owned();
+        if self.received.contains_key(&id) {
+            return Inserted::Duplicate;
+        }
+        self.received.insert(id.clone(), (message.ts, received_at));
+        self.by_order.insert((message.ts, id), StoredMessage { message, received_at });
+        Inserted::Created
+    }
+
+    fn insert_status(&mut self, status: DeliveryStatus, received_at: Timestamp) -> Inserted {
+        let key = (status.message_id.as_str().to_owned(), status.status.as_str().to_owned());
+        if self.status_keys.contains_key(&key) {
+            return Inserted::Duplicate;
+        }
+        self.status_keys.insert(key.clone(), status.ts);
+        self.statuses.insert((status.ts, key.0, key.1), StoredStatus { status, received_at });
+        Inserted::Created
+    }
+}
+
+/// Messages and statuses kept in maps; clones share the same store.
 #[derive(Clone, Default)]
 pub struct InMemoryMessages {
     state: Arc<Mutex<State>>,
@@ -63,34 +92,66 @@ impl InMemoryMessages {
     }
 }
 
-#[async_trait]
-impl MessageRepository for InMemoryMessages {
-    async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
+impl InMemoryMessages {
+    /// Stores each delivery of a group in order, all under one lock: a group is one transaction.
+    ///
+    /// # Errors
+    /// The store is set to fail; nothing is stored.
+    pub fn store_all(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError> {
         self.check()?;
         let mut state = self.lock();
-        let id = message.message_id.as_str().to_owned();
-        if state.received.contains_key(&id) {
-            return Ok(Inserted::Duplicate);
-        }
-        state.received.insert(id.clone(), (message.ts, received_at));
-        state.by_order.insert((message.ts, id), message);
-        Ok(Inserted::Created)
+        let stored = batch
+            .into_iter()
+            .map(|(delivery, at)| Stored {
+                messages: delivery.messages.into_iter().map(|m| state.insert_message(m, at)).collect(),
+                statuses: delivery.statuses.into_iter().map(|s| state.insert_status(s, at)).collect(),
+            })
+            .collect();
+        Ok(stored)
+    }
+}
+
+/// The page `page` of the rows that pass `keep`, and how many do.
+fn page_of<T: Clone>(rows: impl Iterator<Item = T>, keep: impl Fn(&T) -> bool, page: Page) -> (Vec<T>, u64) {
+    let matching: Vec<T> = rows.filter(|r| keep(r)).collect();
+    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let total = matching.len() as u64;
+    (matching.into_iter().skip(skip).take(page.limit as usize).collect(), total)
+}
+
+#[async_trait]
+impl MessageRepository for InMemoryMessages {
+    async fn store(&self, delivery: Delivery, received_at: Timestamp) -> Result<Stored, RepoError> {
+        let mut stored = self.store_all(vec![(delivery, received_at)])?;
+        Ok(stored.pop().unwrap_or_default())
     }
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         self.check()?;
         let state = self.lock();
-        let matching: Vec<&Message> = state.by_order.values().filter(|m| filter.matches(m)).collect();
-        let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-        let rows = matching.iter().skip(skip).take(page.limit as usize).map(|m| (*m).clone()).collect();
-        Ok(MessagePage { rows, total: matching.len() as u64 })
+        let (rows, total) = page_of(state.by_order.values().cloned(), |m| filter.matches(m), page);
+        Ok(MessagePage { rows, total })
+    }
+
+    async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
+        self.check()?;
+        let state = self.lock();
+        let key = state.received.get(message_id.as_str()).map(|&(ts, _)| (ts, message_id.as_str().to_owned()));
+        Ok(key.and_then(|k| state.by_order.get(&k).cloned()))
+    }
+
+    async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
+        self.check()?;
+        let state = self.lock();
+        let (rows, total) = page_of(state.statuses.values().cloned(), |s| filter.matches(&s.status), page);
+        Ok(StatusPage { rows, total })
     }
 
     async fn stats(&self) -> Result<Stats, RepoError> {
         self.check()?;
         let state = self.lock();
         let mut per_sender: HashMap<_, u64> = HashMap::new();
-        for sender in state.by_order.values().filter_map(Message::sender_key) {
+        for sender in state.by_order.values().filter_map(|m| m.sender_key()) {
             *per_sender.entry(sender.to_owned()).or_default() += 1;
         }
         let senders_count = per_sender.len() as u64;

@@ -14,6 +14,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     webhook_requests: IntCounterVec,
+    webhook_updates: IntCounterVec,
     latency: HistogramVec,
     storage_errors: IntCounter,
     failed_writes: IntCounter,
@@ -43,6 +44,10 @@ impl Metrics {
             Opts::new("webhook_requests_total", "Webhook deliveries by outcome"),
             &["result"],
         ));
+        let webhook_updates = defined(IntCounterVec::new(
+            Opts::new("webhook_updates_total", "Updates inside deliveries by source, kind and outcome"),
+            &["source", "kind", "outcome"],
+        ));
         let latency = defined(HistogramVec::new(
             HistogramOpts::new("request_latency_ms", "Request latency in milliseconds by route template and status")
                 .buckets(LATENCY_BUCKETS_MS.to_vec()),
@@ -65,6 +70,7 @@ impl Metrics {
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_requests.clone()),
+            Box::new(webhook_updates.clone()),
             Box::new(latency.clone()),
             Box::new(storage_errors.clone()),
             Box::new(failed_writes.clone()),
@@ -73,7 +79,16 @@ impl Metrics {
         ] {
             defined(registry.register(c));
         }
-        Self { registry, http_requests, webhook_requests, latency, storage_errors, failed_writes, messages_stored }
+        Self {
+            registry,
+            http_requests,
+            webhook_requests,
+            webhook_updates,
+            latency,
+            storage_errors,
+            failed_writes,
+            messages_stored,
+        }
     }
 
     /// Records one finished HTTP request.
@@ -94,6 +109,11 @@ impl Metrics {
     /// Brings the failed-write counter up to `total`, the storage's own count since start-up.
     pub fn set_failed_writes(&self, total: u64) {
         self.failed_writes.inc_by(total.saturating_sub(self.failed_writes.get()));
+    }
+
+    /// Records `n` updates of one delivery; every label comes from a fixed set of words.
+    pub fn observe_updates(&self, source: &str, kind: &str, outcome: &str, n: u64) {
+        self.webhook_updates.with_label_values(&[source, kind, outcome]).inc_by(n);
     }
 
     /// Sets the stored-message gauge.

@@ -65,7 +65,11 @@ impl Application {
             .map_err(|e| StartupError::Database(e.to_string()))?;
         let writer =
             BatchingWriter::spawn(Arc::new(repository.clone()), batching::DEFAULT_QUEUE, batching::DEFAULT_GROUP);
-        let service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));
+        let mut service = MessageService::new(Arc::new(writer), Arc::new(verifier), Arc::new(SystemClock));
+        if let Some(app_secrets) = settings.whatsapp_secrets() {
+            let whatsapp = HmacVerifier::new(app_secrets, settings.signature_tolerance_secs)?;
+            service = service.with_whatsapp_verifier(Arc::new(whatsapp));
+        }
         Ok(Self { service, repository, http })
     }
 

@@ -11,9 +11,14 @@ use crate::adapters::db::{DatabaseTarget, DbConfig};
 use crate::adapters::http::{HttpConfig, Token};
 use crate::adapters::metrics::Metrics;
 
+fn split_secrets(raw: Option<&str>) -> Vec<String> {
+    raw.unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+}
+
 /// Variables read verbatim: figment would turn an all-digit secret into a number.
 const STRING_KEYS: &[&str] = &[
     "webhook_secret",
+    "whatsapp_app_secret",
     "database_url",
     "log_level",
     "host",
@@ -38,6 +43,8 @@ const NUMBER_KEYS: &[&str] = &[
 pub struct Settings {
     /// HMAC secrets separated by whitespace; none means every webhook is rejected.
     pub webhook_secret: Option<String>,
+    /// Meta app secrets for Cloud API envelopes, separated by whitespace; unset: `webhook_secret`.
+    pub whatsapp_app_secret: Option<String>,
     /// Bearer token required by `/messages` and `/stats`; unset leaves them open.
     pub read_api_token: Option<String>,
     /// Token that enables the WhatsApp subscription handshake on `GET /webhook`.
@@ -82,13 +89,15 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             webhook_secret: None,
+            whatsapp_app_secret: None,
             read_api_token: None,
             webhook_verify_token: None,
             database_url: "sqlite://data/app.db".into(),
             log_level: "info".into(),
             port: 8000,
             host: "0.0.0.0".into(),
-            max_body_bytes: 1_048_576,
+            // Meta sends envelopes of up to 3 MB.
+            max_body_bytes: 4_194_304,
             signature_tolerance_secs: 300,
             shutdown_timeout_secs: 10,
             header_timeout_secs: 10,
@@ -178,7 +187,13 @@ impl Settings {
 
     /// The secrets, split on whitespace.
     pub fn secrets(&self) -> Vec<String> {
-        self.webhook_secret.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+        split_secrets(self.webhook_secret.as_deref())
+    }
+
+    /// The Meta app secrets, split on whitespace; `None` when unset or blank, so that
+    /// `webhook_secret` verifies Cloud API envelopes too.
+    pub fn whatsapp_secrets(&self) -> Option<Vec<String>> {
+        Some(split_secrets(self.whatsapp_app_secret.as_deref())).filter(|s| !s.is_empty())
     }
 
     /// The HTTP adapter's settings, with a fresh metrics registry.

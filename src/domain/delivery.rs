@@ -290,6 +290,13 @@ impl Delivery {
     }
 }
 
+impl Rejected {
+    /// Whether the rejected update was a delivery status (else a message or an envelope part).
+    pub fn is_status(&self) -> bool {
+        self.path.contains(".statuses[")
+    }
+}
+
 /// What storing a delivery did, update by update, in the delivery's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {

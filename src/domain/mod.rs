@@ -9,6 +9,7 @@ pub mod query;
 pub mod service;
 pub mod signature;
 pub mod stats;
+pub mod status_query;
 pub mod timestamp;
 pub mod whatsapp;
 mod whatsapp_message;

@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
-use super::message::Message;
+use super::delivery::{Delivery, DeliveryStatus, Stored};
+use super::message::{Message, MessageId};
 use super::query::{MessageFilter, Page};
 use super::signature::{PresentedSignatures, SignatureError};
 use super::stats::Stats;
+use super::status_query::StatusFilter;
 use super::timestamp::Timestamp;
 
 /// Whether an insert wrote a row.
@@ -18,12 +20,53 @@ pub enum Inserted {
     Duplicate,
 }
 
+/// A stored message and when this service received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    /// The message.
+    pub message: Message,
+    /// When the request that delivered it first arrived.
+    pub received_at: Timestamp,
+}
+
+/// A stored message equals a message when it holds that message, whenever it arrived.
+impl PartialEq<Message> for StoredMessage {
+    fn eq(&self, other: &Message) -> bool {
+        self.message == *other
+    }
+}
+
+impl std::ops::Deref for StoredMessage {
+    type Target = Message;
+    fn deref(&self) -> &Message {
+        &self.message
+    }
+}
+
 /// One page of matches and the number of all matches.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessagePage {
     /// The rows of this page, ordered by `ts`, then `message_id`.
-    pub rows: Vec<Message>,
+    pub rows: Vec<StoredMessage>,
     /// How many messages match, ignoring pagination.
+    pub total: u64,
+}
+
+/// A stored delivery status and when this service received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStatus {
+    /// The status.
+    pub status: DeliveryStatus,
+    /// When the request that delivered it first arrived.
+    pub received_at: Timestamp,
+}
+
+/// One page of matching statuses and the number of all matches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusPage {
+    /// Ordered by `ts`, then message id, then status.
+    pub rows: Vec<StoredStatus>,
+    /// How many statuses match, ignoring pagination.
     pub total: u64,
 }
 
@@ -47,12 +90,34 @@ pub enum RepoError {
 /// Where messages are kept.
 #[async_trait]
 pub trait MessageRepository: Send + Sync + 'static {
-    /// Stores `message` unless one with its id exists; a duplicate is an outcome, not an error.
-    /// `Ok` means committed durably.
+    /// Stores every update of `delivery` in one transaction: each message unless one with its id
+    /// exists, each status unless one with its (message id, status) exists. A duplicate is an
+    /// outcome, not an error. `Ok` means committed durably.
+    ///
+    /// # Errors
+    /// Storage could not answer; nothing of the delivery was stored.
+    async fn store(&self, delivery: Delivery, received_at: Timestamp) -> Result<Stored, RepoError>;
+
+    /// Stores one message: a delivery of one.
     ///
     /// # Errors
     /// Storage could not answer; nothing was acknowledged.
-    async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError>;
+    async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
+        let stored = self.store(Delivery::of_message(message), received_at).await?;
+        stored.messages.first().copied().ok_or_else(|| RepoError::Unavailable("insert reported no outcome".into()))
+    }
+
+    /// The message with this id.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError>;
+
+    /// One page of the statuses that match `filter`, and how many match in all.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError>;
 
     /// Returns one page of the messages that match `filter`, and how many match in all.
     ///

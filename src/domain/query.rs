@@ -1,5 +1,6 @@
 //! The list-and-search query: filters and pagination, parsed from raw query-string values.
 
+use super::delivery::{Kind, Source};
 use super::error::{FieldError, Location};
 use super::message::{MAX_TEXT_CHARS, Message, Msisdn, fold_case};
 use super::timestamp::Timestamp;
@@ -18,6 +19,10 @@ pub struct MessageFilter {
     pub since: Option<Timestamp>,
     /// Case-insensitive literal substring of the text.
     pub text: Option<TextQuery>,
+    /// Exact source.
+    pub source: Option<Source>,
+    /// Exact provider `type`.
+    pub kind: Option<Kind>,
 }
 
 /// A search needle, already case-folded; it is a literal: no character has a special meaning.
@@ -36,6 +41,8 @@ impl MessageFilter {
     pub fn matches(&self, message: &Message) -> bool {
         self.from.as_ref().is_none_or(|f| message.from.as_ref() == Some(f))
             && self.since.is_none_or(|s| message.ts >= s)
+            && self.source.is_none_or(|s| message.source == s)
+            && self.kind.as_ref().is_none_or(|k| message.kind == *k)
             && self
                 .text
                 .as_ref()
@@ -71,6 +78,10 @@ pub struct RawListQuery {
     pub since: Option<String>,
     /// `q`.
     pub q: Option<String>,
+    /// `source`.
+    pub source: Option<String>,
+    /// `type`.
+    pub kind: Option<String>,
 }
 
 /// A validated list query.
@@ -94,21 +105,27 @@ impl RawListQuery {
         let from = check(&mut errors, "from", self.from.as_deref().map(parse_sender).transpose());
         let since = check(&mut errors, "since", self.since.as_deref().map(Timestamp::parse_instant).transpose());
         let text = check(&mut errors, "q", self.q.as_deref().map(parse_needle).transpose());
-        match (limit, offset, from, since, text) {
-            (Some(limit), Some(offset), Some(from), Some(since), Some(text)) if errors.is_empty() => Ok(ListQuery {
-                filter: MessageFilter { from, since, text: text.flatten() },
-                page: Page { limit, offset },
-            }),
+        let source = check(&mut errors, "source", self.source.as_deref().map(Source::parse).transpose());
+        let kind = check(&mut errors, "type", self.kind.as_deref().map(Kind::parse).transpose());
+        match (limit, offset, from, since, text, source, kind) {
+            (Some(limit), Some(offset), Some(from), Some(since), Some(text), Some(source), Some(kind))
+                if errors.is_empty() =>
+            {
+                Ok(ListQuery {
+                    filter: MessageFilter { from, since, text: text.flatten(), source, kind },
+                    page: Page { limit, offset },
+                })
+            }
             _ => Err(errors),
         }
     }
 }
 
-fn check<T>(errors: &mut Vec<FieldError>, name: &str, result: Result<T, String>) -> Option<T> {
+pub(crate) fn check<T>(errors: &mut Vec<FieldError>, name: &str, result: Result<T, String>) -> Option<T> {
     result.map_err(|msg| errors.push(FieldError::value(Location::Query, name, msg))).ok()
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<u32, String> {
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<u32, String> {
     let rule = || format!("must be an integer from 1 to {MAX_LIMIT}");
     match raw {
         None => Ok(DEFAULT_LIMIT),
@@ -116,7 +133,7 @@ fn parse_limit(raw: Option<&str>) -> Result<u32, String> {
     }
 }
 
-fn parse_offset(raw: Option<&str>) -> Result<u64, String> {
+pub(crate) fn parse_offset(raw: Option<&str>) -> Result<u64, String> {
     match raw {
         None => Ok(0),
         Some(s) => s
@@ -129,7 +146,7 @@ fn parse_offset(raw: Option<&str>) -> Result<u64, String> {
 }
 
 /// An unencoded `+` reaches us as a space; a leading space followed by digits is read as `+`.
-fn parse_sender(raw: &str) -> Result<Msisdn, String> {
+pub(crate) fn parse_sender(raw: &str) -> Result<Msisdn, String> {
     match raw.strip_prefix(' ') {
         Some(rest) if rest.bytes().next().is_some_and(|b| b.is_ascii_digit()) => Msisdn::parse(&format!("+{rest}")),
         _ => Msisdn::parse(raw),
@@ -153,7 +170,15 @@ mod tests {
 
     fn raw(pairs: &[(&str, &str)]) -> RawListQuery {
         let get = |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned());
-        RawListQuery { limit: get("limit"), offset: get("offset"), from: get("from"), since: get("since"), q: get("q") }
+        RawListQuery {
+            limit: get("limit"),
+            offset: get("offset"),
+            from: get("from"),
+            since: get("since"),
+            q: get("q"),
+            source: get("source"),
+            kind: get("type"),
+        }
     }
 
     #[test]
@@ -184,6 +209,15 @@ mod tests {
         let q = raw(&[("from", " 919876543210")]).parse().unwrap();
         assert_eq!(q.filter.from.unwrap().as_str(), "+919876543210");
         assert!(raw(&[("from", " abc")]).parse().is_err());
+    }
+
+    #[test]
+    fn source_and_type_filters_are_exact_words() {
+        let q = raw(&[("source", "whatsapp"), ("type", "image")]).parse().unwrap();
+        assert_eq!((q.filter.source, q.filter.kind.unwrap().as_str()), (Some(Source::Whatsapp), "image"));
+        let errors = raw(&[("source", "telegram"), ("type", "two words")]).parse().unwrap_err();
+        let names: Vec<_> = errors.iter().map(|e| e.loc[1].as_str()).collect();
+        assert_eq!(names, ["source", "type"]);
     }
 
     #[test]

@@ -4,21 +4,49 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::delivery::{Delivery, Rejected, Source, Stored};
 use super::error::FieldError;
 use super::message::MessageId;
 use super::payload::decode_message;
-use super::ports::{Clock, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier};
+use super::ports::{
+    Clock, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier, StatusPage, StoredMessage,
+};
 use super::query::ListQuery;
 use super::signature::{PresentedSignatures, SignatureError};
 use super::stats::Stats;
+use super::status_query::StatusQuery;
+use super::whatsapp::{decode_envelope, is_envelope};
 
-/// A webhook that was accepted: stored now, or stored before.
+/// A delivery that was accepted: each of its updates stored now, stored before, or skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
-    /// The message's id.
-    pub message_id: MessageId,
-    /// Whether this request wrote it.
-    pub outcome: Inserted,
+    /// The wire format it came in.
+    pub source: Source,
+    /// The message's id, for a delivery of exactly one message.
+    pub message_id: Option<MessageId>,
+    /// Outcomes of the stored updates.
+    pub stored: Stored,
+    /// Updates of other kinds, acknowledged and not stored, by field name.
+    pub ignored: Vec<String>,
+    /// Updates that could not be stored, and why.
+    pub rejected: Vec<Rejected>,
+}
+
+impl Ingested {
+    /// The delivery's outcome in one word: `created` when it stored anything new, else
+    /// `duplicate` when it repeated stored updates, else `rejected` or `ignored`.
+    pub fn result(&self) -> &'static str {
+        let all = || self.stored.messages.iter().chain(&self.stored.statuses);
+        if all().any(|o| *o == Inserted::Created) {
+            "created"
+        } else if all().next().is_some() {
+            "duplicate"
+        } else if self.rejected.is_empty() {
+            "ignored"
+        } else {
+            "rejected"
+        }
+    }
 }
 
 /// Why a webhook was not accepted.
@@ -30,11 +58,11 @@ pub enum IngestError {
     /// The body is not a valid message; every broken rule is listed.
     #[error("invalid message ({} errors)", .0.len())]
     Invalid(Vec<FieldError>),
-    /// The message is valid but could not be stored.
-    #[error("message {message_id:?} not stored: {source}")]
+    /// The delivery is valid but could not be stored; nothing of it was.
+    #[error("delivery not stored: {source}")]
     Unavailable {
-        /// The id of the message that was not stored.
-        message_id: MessageId,
+        /// The message's id, for a delivery of exactly one message.
+        message_id: Option<MessageId>,
         /// What storage said.
         #[source]
         source: RepoError,
@@ -50,33 +78,64 @@ pub enum Readiness {
     NotReady(String),
 }
 
-/// The core of the service, holding the three ports.
+/// The core of the service, holding the ports: storage, a verifier per source, the clock.
 #[derive(Clone)]
 pub struct MessageService {
     repo: Arc<dyn MessageRepository>,
     verifier: Arc<dyn SignatureVerifier>,
+    whatsapp: Option<Arc<dyn SignatureVerifier>>,
     clock: Arc<dyn Clock>,
 }
 
 impl MessageService {
-    /// Wires the core to its ports.
+    /// Wires the core to its ports; `verifier` checks every source until one gets its own.
     pub fn new(repo: Arc<dyn MessageRepository>, verifier: Arc<dyn SignatureVerifier>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, verifier, clock }
+        Self { repo, verifier, whatsapp: None, clock }
     }
 
-    /// Verifies the raw body first, then parses it, then stores it exactly once.
+    /// Checks Cloud API envelopes with `verifier` (the Meta app secret) instead.
+    #[must_use]
+    pub fn with_whatsapp_verifier(mut self, verifier: Arc<dyn SignatureVerifier>) -> Self {
+        self.whatsapp = Some(verifier);
+        self
+    }
+
+    fn verifier_for(&self, source: Source) -> &dyn SignatureVerifier {
+        match (source, &self.whatsapp) {
+            (Source::Whatsapp, Some(whatsapp)) => whatsapp.as_ref(),
+            _ => self.verifier.as_ref(),
+        }
+    }
+
+    /// Verifies the raw body first, then decodes it, then stores its updates exactly once, all in
+    /// one transaction. The body's top-level `object` is peeked at before verifying only to pick
+    /// the secret: a Cloud API envelope is signed with the Meta app secret.
     ///
     /// # Errors
     /// See [`IngestError`]; nothing is stored when an error is returned.
     pub async fn ingest(&self, body: &[u8], presented: &PresentedSignatures) -> Result<Ingested, IngestError> {
         let now = self.clock.now();
-        self.verifier.verify(body, presented, now)?;
-        let message = decode_message(body).map_err(IngestError::Invalid)?;
-        let message_id = message.message_id.clone();
-        match self.repo.insert(message, now).await {
-            Ok(outcome) => Ok(Ingested { message_id, outcome }),
-            Err(source) => Err(IngestError::Unavailable { message_id, source }),
+        let source = if is_envelope(body) { Source::Whatsapp } else { Source::Webhook };
+        self.verifier_for(source).verify(body, presented, now)?;
+        let mut delivery = match source {
+            Source::Whatsapp => decode_envelope(body),
+            _ => decode_message(body).map(Delivery::of_message),
         }
+        .map_err(IngestError::Invalid)?;
+        let message_id = match (source, delivery.messages.as_slice()) {
+            (Source::Webhook, [only]) => Some(only.message_id.clone()),
+            _ => None,
+        };
+        let (ignored, rejected) = (std::mem::take(&mut delivery.ignored), std::mem::take(&mut delivery.rejected));
+        let stored = if delivery.is_empty() {
+            Stored::default()
+        } else {
+            self.repo
+                .store(delivery, now)
+                .await
+                .map_err(|source| IngestError::Unavailable { message_id: message_id.clone(), source })?
+        };
+        Ok(Ingested { source, message_id, stored, ignored, rejected })
     }
 
     /// One page of matching messages and the total number of matches.
@@ -85,6 +144,22 @@ impl MessageService {
     /// Storage could not answer.
     pub async fn list(&self, query: &ListQuery) -> Result<MessagePage, RepoError> {
         self.repo.list(&query.filter, query.page).await
+    }
+
+    /// The message with this id, with its provider's raw object.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
+        self.repo.get(message_id).await
+    }
+
+    /// One page of matching delivery statuses and the total number of matches.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn statuses(&self, query: &StatusQuery) -> Result<StatusPage, RepoError> {
+        self.repo.statuses(&query.filter, query.page).await
     }
 
     /// Aggregates over every stored message.
@@ -100,9 +175,10 @@ impl MessageService {
         self.repo.failed_writes()
     }
 
-    /// Ready only when a secret is configured and storage answers with its schema applied.
+    /// Ready only when some source has a secret and storage answers with its schema applied.
     pub async fn readiness(&self) -> Readiness {
-        if !self.verifier.has_secrets() {
+        let any_secret = self.verifier.has_secrets() || self.whatsapp.as_ref().is_some_and(|w| w.has_secrets());
+        if !any_secret {
             return Readiness::NotReady("no webhook secret is configured".into());
         }
         match self.repo.ready().await {
@@ -153,8 +229,8 @@ mod tests {
         let svc = service(repo.clone(), &[SECRET]);
         let first = svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
         let again = svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
-        assert_eq!(first.outcome, Inserted::Created);
-        assert_eq!(again.outcome, Inserted::Duplicate);
+        assert_eq!((first.stored.messages.clone(), first.result()), (vec![Inserted::Created], "created"));
+        assert_eq!((again.stored.messages.clone(), again.result()), (vec![Inserted::Duplicate], "duplicate"));
         assert_eq!(repo.len(), 1);
     }
 

@@ -20,6 +20,8 @@ pub const SECRET: &str = "test-secret-with-enough-length";
 pub struct TestApp {
     pub client: Arc<TestClient<poem::endpoint::BoxEndpoint<'static>>>,
     pub app: Application,
+    /// Where its database is.
+    pub database_url: String,
     _dir: Option<TempDir>,
 }
 
@@ -62,14 +64,14 @@ impl TestApp {
     async fn start(database_url: String, dir: Option<TempDir>, tweak: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = Settings {
             webhook_secret: Some(SECRET.into()),
-            database_url,
+            database_url: database_url.clone(),
             db_max_connections: 4,
             ..Settings::default()
         };
         tweak(&mut settings);
         let app = Application::build(&settings).await.expect("app builds");
         let client = Arc::new(TestClient::new(app.endpoint().map_to_response().boxed()));
-        Self { client, app, _dir: dir }
+        Self { client, app, database_url, _dir: dir }
     }
 
     /// Posts `body` signed with [`SECRET`] in `X-Signature`.

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod delivery_contract;
 mod durability;
 mod e2e;
 mod full_disk;
@@ -15,3 +16,4 @@ mod scale_out;
 mod security;
 mod stats;
 mod webhook;
+mod whatsapp;

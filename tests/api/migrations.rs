@@ -5,10 +5,12 @@ use std::time::Duration;
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use webhook_ingest::adapters::db::{self, DatabaseTarget, DbConfig, SqlMessages};
+use webhook_ingest::domain::delivery::Source;
 use webhook_ingest::domain::message::{Message, MessageId, MessageText, Msisdn};
 use webhook_ingest::domain::ports::{Inserted, MessageRepository};
 use webhook_ingest::domain::query::{ListQuery, RawListQuery};
 use webhook_ingest::domain::timestamp::Timestamp;
+use webhook_ingest::domain::whatsapp::decode_envelope;
 
 async fn connect(target: DatabaseTarget) -> DatabaseConnection {
     let config = DbConfig {
@@ -62,6 +64,22 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
     assert_eq!(repo.insert(new, Timestamp::from_micros(5).unwrap()).await.unwrap(), Inserted::Created);
     assert_eq!(ids(&repo, "old wor").await, (vec!["old-1".to_owned(), "new-1".to_owned()], 2));
     assert_eq!(repo.stats().await.unwrap().total_messages, 4);
+
+    // The old rows read as flat-format messages, and the new schema holds provider messages.
+    let old = repo.get(&MessageId::parse("old-2").unwrap()).await.unwrap().expect("old row kept");
+    assert_eq!(
+        (old.source, old.kind.as_str(), old.from.as_ref().map(Msisdn::as_str)),
+        (Source::Webhook, "text", Some("+111"))
+    );
+    assert_eq!(old.received_at, Timestamp::from_micros(2).unwrap());
+    let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/whatsapp/text.json")).unwrap();
+    let mut delivery = decode_envelope(&body).unwrap();
+    delivery.messages[0].from = None;
+    delivery.messages[0].parts.user_id = Some("IN.1".into());
+    let stored = repo.store(delivery, Timestamp::from_micros(6).unwrap()).await.unwrap();
+    assert_eq!(stored.messages, [Inserted::Created]);
+    let stats = repo.stats().await.unwrap();
+    assert_eq!((stats.total_messages, stats.senders_count), (5, 3));
 }
 
 #[tokio::test]

@@ -29,7 +29,7 @@ async fn each_webhook_outcome_moves_its_counter_by_exactly_one() {
         ("created", body.clone(), StatusCode::OK),
         ("duplicate", body.clone(), StatusCode::OK),
         ("validation_error", valid_with("from", json!("nope")), StatusCode::UNPROCESSABLE_ENTITY),
-        ("payload_too_large", "x".repeat(1_048_577), StatusCode::PAYLOAD_TOO_LARGE),
+        ("payload_too_large", "x".repeat(4_194_305), StatusCode::PAYLOAD_TOO_LARGE),
     ];
     for (result, request_body, status) in cases {
         let before = scrape(&app).await;

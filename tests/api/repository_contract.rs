@@ -206,7 +206,11 @@ macro_rules! contract {
     };
 }
 
+use crate::delivery_contract::{a_delivery_stores_messages_and_statuses_once, statuses_match_the_reference_semantics};
+
 contract!(
+    a_delivery_stores_messages_and_statuses_once,
+    statuses_match_the_reference_semantics,
     insert_reports_created_then_duplicate,
     list_matches_the_reference_semantics,
     stats_match_the_reference,

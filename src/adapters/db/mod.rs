@@ -6,11 +6,13 @@ mod convert;
 mod entity;
 mod maintenance;
 mod repository;
+mod status_reads;
 #[cfg(test)]
 mod test_support;
 mod text_index;
 mod url;
 mod wal;
+mod write;
 #[cfg(test)]
 mod write_failures;
 
@@ -151,18 +153,18 @@ async fn connect_writer(config: &DbConfig) -> Result<Option<SqliteWriter>, DbErr
     Ok(Some(SqliteWriter { conn, wal }))
 }
 
-/// Applies pending migrations. On PostgreSQL a transaction-scoped advisory lock serialises
-/// replicas that start together, and the DDL commits atomically with its bookkeeping.
+/// Applies pending migrations in one transaction, so the DDL commits atomically with its
+/// bookkeeping, and on SQLite every statement runs on one connection: another pooled connection
+/// would parse a later statement against the schema it cached before an earlier one. On
+/// PostgreSQL a transaction-scoped advisory lock serialises replicas that start together.
 ///
 /// # Errors
-/// A migration failed; nothing of it is applied on PostgreSQL.
+/// A migration failed; nothing of the pending ones is applied.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
     if db.get_database_backend() == DbBackend::Postgres {
-        let txn = db.begin().await?;
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7265786180)").await?;
-        Migrator::up(&txn, None).await?;
-        txn.commit().await
-    } else {
-        Migrator::up(db, None).await
     }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }

@@ -1,11 +1,9 @@
 //! [`MessageRepository`] over sea-orm.
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions,
@@ -14,15 +12,17 @@ use sea_orm::{
 use tokio::task::JoinHandle;
 
 use super::checkpoint::{CheckpointPolicy, WriteGate};
-use super::convert::{from_model, timestamp, to_active};
+use super::convert::{from_model, timestamp};
 use super::entity::message::{Column, Entity};
-use super::entity::{sender_count, write_probe};
+use super::entity::sender_count;
 use super::{SqliteWriter, WalFile, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
-use crate::domain::message::Message;
-use crate::domain::ports::{Inserted, MessagePage, MessageRepository, RepoError};
+use crate::domain::delivery::{Delivery, Stored};
+use crate::domain::message::MessageId;
+use crate::domain::ports::{MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::{SenderCount, Stats, rank_senders};
+use crate::domain::status_query::StatusFilter;
 use crate::domain::timestamp::Timestamp;
 
 /// Messages in a relational database reached through sea-orm.
@@ -31,9 +31,9 @@ pub struct SqlMessages {
     db: DatabaseConnection,
     writer: DatabaseConnection,
     /// The log to fsync after commits, when the writer's commits do not (see [`WalFile`]).
-    wal: Option<WalFile>,
+    pub(super) wal: Option<WalFile>,
     /// Held by each write transaction; the checkpointer takes it to pause writes.
-    gate: WriteGate,
+    pub(super) gate: WriteGate,
     /// The writer's background work (indexing for `q`, checkpoints), stopped with the last clone.
     maintenance: Option<Arc<StopOnDrop>>,
 }
@@ -62,7 +62,7 @@ impl SqlMessages {
         Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance: Some(Arc::new(StopOnDrop(task))) }
     }
 
-    async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
+    pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
         write_transaction(&self.writer).await.map_err(unavailable)
     }
 
@@ -104,15 +104,16 @@ pub(super) async fn write_transaction(conn: &DatabaseConnection) -> Result<Datab
 
 /// Storage's error as the core sees it: a full disk (or a database at its size cap) is told
 /// apart, since it lasts until someone frees space.
-fn unavailable(e: DbErr) -> RepoError {
+pub(super) fn unavailable(e: DbErr) -> RepoError {
     let text = e.to_string();
     // SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) as its server words it.
     let full = ["database or disk is full", "No space left on device", "could not extend file"];
     if full.iter().any(|f| text.contains(f)) { RepoError::Full(text) } else { RepoError::Unavailable(text) }
 }
 
-/// Bytes the readiness probe writes: about the size of a large message and its raw object.
-const PROBE_BYTES: usize = 64 * 1024;
+fn stored_message(row: super::entity::message::Model) -> Result<StoredMessage, RepoError> {
+    from_model(row).map(|(message, received_at)| StoredMessage { message, received_at })
+}
 
 /// A `LIKE` pattern (escape `\\`) matching texts that contain `needle`: `%`, `_` and the escape
 /// character itself become literals.
@@ -145,6 +146,12 @@ fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) -> Select<Ent
     }
     if let Some(since) = filter.since {
         select = select.filter(Column::Ts.gte(since.as_micros()));
+    }
+    if let Some(source) = filter.source {
+        select = select.filter(Column::Source.eq(source.as_str()));
+    }
+    if let Some(kind) = &filter.kind {
+        select = select.filter(Column::Kind.eq(kind.as_str()));
     }
     if let Some(q) = &filter.text {
         if let Some(index) = index {
@@ -204,7 +211,7 @@ pub(super) async fn sqlite_scalar(
 
 /// `total` without counting rows when the per-sender counts already hold it.
 async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Result<Option<u64>, DbErr> {
-    if filter.since.is_some() || filter.text.is_some() {
+    if filter.since.is_some() || filter.text.is_some() || filter.source.is_some() || filter.kind.is_some() {
         return Ok(None);
     }
     let counts = sender_count::Entity::find().select_only().column(sender_count::Column::MessageCount);
@@ -216,28 +223,6 @@ async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Res
     Ok(Some(counts.into_iter().map(i64::unsigned_abs).sum()))
 }
 
-/// Adds each sender's new messages to its count, creating rows for first-time senders, in one
-/// statement. Rows go in sender order so that concurrent writers on PostgreSQL lock them in the
-/// same order and cannot deadlock.
-async fn count_senders(txn: &DatabaseTransaction, per_sender: &BTreeMap<&str, i64>) -> Result<(), DbErr> {
-    if per_sender.is_empty() {
-        return Ok(());
-    }
-    let rows = per_sender
-        .iter()
-        .map(|(from, n)| sender_count::ActiveModel { from_msisdn: Set((*from).to_owned()), message_count: Set(*n) });
-    let bump = Expr::cust("sender_counts.message_count + excluded.message_count");
-    sender_count::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(sender_count::Column::FromMsisdn)
-                .value(sender_count::Column::MessageCount, bump)
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await
-        .map(drop)
-}
-
 async fn ts_bound(txn: &DatabaseTransaction, aggregate: Expr) -> Result<Option<i64>, RepoError> {
     let bound: Option<Option<i64>> =
         Entity::find().select_only().column_as(aggregate, "bound").into_tuple().one(txn).await.map_err(unavailable)?;
@@ -245,72 +230,12 @@ async fn ts_bound(txn: &DatabaseTransaction, aggregate: Expr) -> Result<Option<i
 }
 
 #[async_trait]
-impl BatchInsert for SqlMessages {
-    async fn insert_batch(&self, batch: Vec<(Message, Timestamp)>) -> Result<Vec<Inserted>, RepoError> {
-        // Within a group the first occurrence of an id is the candidate; later ones are duplicates.
-        let mut seen = HashSet::with_capacity(batch.len());
-        let candidate: Vec<bool> = batch.iter().map(|(m, _)| seen.insert(m.message_id.as_str())).collect();
-        // In id order: on PostgreSQL an insert waits on a key another replica's open transaction has
-        // just inserted, so two groups sharing ids in opposite orders would deadlock.
-        let mut fresh: Vec<_> = batch.iter().zip(&candidate).filter(|(_, c)| **c).map(|(pair, _)| pair).collect();
-        fresh.sort_unstable_by(|a, b| a.0.message_id.as_str().cmp(b.0.message_id.as_str()));
-        let rows = fresh.into_iter().map(|(m, at)| to_active(m, *at));
-        let _turn = self.gate.lock().await;
-        let txn = self.begin_write().await?;
-        let written: HashSet<String> = match Entity::insert_many(rows)
-            .on_conflict_do_nothing_on([Column::MessageId])
-            .exec_with_returning_keys(&txn)
-            .await
-            .map_err(unavailable)?
-        {
-            sea_orm::TryInsertResult::Inserted(keys) => keys.into_iter().collect(),
-            _ => HashSet::new(),
-        };
-        let created: Vec<bool> =
-            batch.iter().zip(&candidate).map(|((m, _), c)| *c && written.contains(m.message_id.as_str())).collect();
-        let mut per_sender: BTreeMap<&str, i64> = BTreeMap::new();
-        for ((m, _), _) in batch.iter().zip(&created).filter(|(_, c)| **c) {
-            if let Some(sender) = m.sender_key() {
-                *per_sender.entry(sender).or_default() += 1;
-            }
-        }
-        count_senders(&txn, &per_sender).await.map_err(unavailable)?;
-        txn.commit().await.map_err(unavailable)?;
-        Ok(created.into_iter().map(|c| if c { Inserted::Created } else { Inserted::Duplicate }).collect())
-    }
-
-    async fn probe_write(&self) -> Result<(), RepoError> {
-        let _turn = self.gate.lock().await;
-        let txn = self.begin_write().await?;
-        let row = write_probe::ActiveModel { id: Set(1), filler: Set(vec![0; PROBE_BYTES]) };
-        write_probe::Entity::insert(row).exec_without_returning(&txn).await.map_err(unavailable)?;
-        write_probe::Entity::delete_by_id(1).exec(&txn).await.map_err(unavailable)?;
-        txn.commit().await.map_err(unavailable)
-    }
-
-    async fn flush(&self) -> Result<(), RepoError> {
-        let Some(wal) = self.wal.clone() else {
-            return Ok(());
-        };
-        let synced = tokio::task::spawn_blocking(move || wal.sync()).await;
-        match synced {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::StorageFull => {
-                Err(RepoError::Full(format!("fsync of the write-ahead log failed: {e}")))
-            }
-            Ok(Err(e)) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log failed: {e}"))),
-            Err(e) => Err(RepoError::Unavailable(format!("fsync of the write-ahead log did not run: {e}"))),
-        }
-    }
-}
-
-#[async_trait]
 impl MessageRepository for SqlMessages {
-    async fn insert(&self, message: Message, received_at: Timestamp) -> Result<Inserted, RepoError> {
-        // A group of one: the row and its sender's count commit together, or neither does.
-        let outcomes = self.insert_batch(vec![(message, received_at)]).await?;
+    async fn store(&self, delivery: Delivery, received_at: Timestamp) -> Result<Stored, RepoError> {
+        // A group of one: its rows and their senders' counts commit together, or none do.
+        let mut stored = self.insert_batch(vec![(delivery, received_at)]).await?;
         self.flush().await?;
-        outcomes.into_iter().next().ok_or_else(|| RepoError::Unavailable("insert reported no outcome".into()))
+        stored.pop().ok_or_else(|| RepoError::Unavailable("store reported no outcome".into()))
     }
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
@@ -326,7 +251,8 @@ impl MessageRepository for SqlMessages {
             }
             None => None,
         };
-        let search_only = filter.from.is_none() && filter.since.is_none();
+        let search_only =
+            filter.from.is_none() && filter.since.is_none() && filter.source.is_none() && filter.kind.is_none();
         let (known_total, index) = match (index, &filter.text) {
             (Some(index), Some(q)) if search_only => {
                 let (count, use_index) = search_alone(&txn, &index, q.folded(), page).await.map_err(unavailable)?;
@@ -348,8 +274,17 @@ impl MessageRepository for SqlMessages {
             .await
             .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
-        let rows = rows.into_iter().map(from_model).collect::<Result<_, _>>()?;
+        let rows = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
         Ok(MessagePage { rows, total })
+    }
+
+    async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
+        let row = Entity::find_by_id(message_id.as_str()).one(&self.db).await.map_err(unavailable)?;
+        row.map(stored_message).transpose()
+    }
+
+    async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
+        super::status_reads::page(&self.db, filter, page).await
     }
 
     async fn stats(&self) -> Result<Stats, RepoError> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 
 use super::{CheckpointPolicy, DatabaseTarget, DbConfig, SqlMessages, connect, migrate, repository};
+use crate::domain::delivery::Delivery;
 use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
 use crate::domain::timestamp::Timestamp;
 
@@ -35,8 +36,8 @@ pub fn text(i: usize) -> String {
     format!("message {i} has {word} and {}", "x".repeat(i % 200))
 }
 
-/// A group of `n` messages with ids from `first` on, with [`text`].
-pub fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
+/// A group of `n` one-message deliveries with ids from `first` on, with [`text`].
+pub fn group(first: usize, n: usize) -> Vec<(Delivery, Timestamp)> {
     let at = Timestamp::from_micros(0).unwrap();
     (first..first + n)
         .map(|i| {
@@ -47,7 +48,7 @@ pub fn group(first: usize, n: usize) -> Vec<(Message, Timestamp)> {
                 Timestamp::from_micros(i64::try_from(i).unwrap()).unwrap(),
                 Some(MessageText::parse(&text(i)).unwrap()),
             );
-            (message, at)
+            (Delivery::of_message(message), at)
         })
         .collect()
 }

@@ -32,10 +32,10 @@ async fn groups_after_a_full_database_are_committed_or_refused_never_lost() {
     let mut refused = 0;
     for g in 0..40 {
         let batch = group(g * 50, 50);
-        let ids: Vec<String> = batch.iter().map(|(m, _)| m.message_id.as_str().to_owned()).collect();
+        let ids: Vec<String> = batch.iter().map(|(d, _)| d.messages[0].message_id.as_str().to_owned()).collect();
         match repo.insert_batch(batch).await {
             Ok(outcomes) => {
-                assert!(outcomes.iter().all(|o| *o == Inserted::Created));
+                assert!(outcomes.iter().all(|o| o.messages == [Inserted::Created]));
                 repo.flush().await.unwrap();
                 acknowledged.extend(ids);
             }

@@ -2,11 +2,12 @@
 //! wait until after verification. The OpenAPI document still shows the JSON schema.
 
 use poem::{Body, Request, RequestBody};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use super::dto::WebhookPayload;
+use super::dto_envelope::CloudApiEnvelope;
 
 /// The unread request body. Any content type is accepted: some providers send none.
 pub struct RawJson(pub Body);
@@ -19,14 +20,16 @@ impl<'a> ApiExtractor<'a> for RawJson {
 
     fn register(registry: &mut Registry) {
         WebhookPayload::register(registry);
+        CloudApiEnvelope::register(registry);
     }
 
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: Some(
-                "The message as JSON. The signature is computed over these exact bytes, so send them unchanged.",
+                "A flat message, or a Meta WhatsApp Cloud API envelope (`\"object\": \"whatsapp_business_account\"`). \
+                 The signature is computed over these exact bytes, so send them unchanged.",
             ),
-            content: vec![MetaMediaType { content_type: "application/json", schema: WebhookPayload::schema_ref() }],
+            content: vec![MetaMediaType { content_type: "application/json", schema: one_of_bodies() }],
             required: true,
         })
     }
@@ -38,6 +41,14 @@ impl<'a> ApiExtractor<'a> for RawJson {
     ) -> poem::Result<Self> {
         Ok(Self(body.take()?))
     }
+}
+
+/// Either accepted body, as one schema.
+fn one_of_bodies() -> MetaSchemaRef {
+    let mut schema = MetaSchema::new("object");
+    schema.one_of = vec![WebhookPayload::schema_ref(), CloudApiEnvelope::schema_ref()];
+    schema.description = Some("The flat message, or a Cloud API envelope.");
+    MetaSchemaRef::Inline(Box::new(schema))
 }
 
 /// Why the body could not be read.

@@ -4,7 +4,6 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object};
 
 use crate::domain::error::FieldError;
-use crate::domain::message::Message;
 use crate::domain::stats::{SenderCount, Stats};
 
 /// An inbound message as the provider sends it. Unknown extra fields are ignored.
@@ -126,43 +125,7 @@ impl From<Vec<FieldError>> for ValidationErrorBody {
     }
 }
 
-/// A stored message.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct MessageDto {
-    /// The provider's id.
-    pub message_id: String,
-    /// Sender, E.164; null when the provider names the sender only by a user id.
-    #[oai(nullable)]
-    pub from: Option<String>,
-    /// Recipient, E.164.
-    pub to: String,
-    /// RFC 3339 UTC, to the microsecond.
-    pub ts: String,
-    /// The body, or null.
-    #[oai(nullable)]
-    pub text: Option<String>,
-}
-
-impl Example for MessageDto {
-    /// The stored form of the webhook example.
-    fn example() -> Self {
-        let WebhookPayload { message_id, from, to, ts, text } = WebhookPayload::example();
-        Self { message_id, from: Some(from), to, ts, text }
-    }
-}
-
-impl From<&Message> for MessageDto {
-    fn from(m: &Message) -> Self {
-        Self {
-            message_id: m.message_id.as_str().to_owned(),
-            from: m.from.as_ref().map(|f| f.as_str().to_owned()),
-            to: m.to.as_str().to_owned(),
-            ts: m.ts.to_rfc3339(),
-            text: m.text.as_ref().map(|t| t.as_str().to_owned()),
-        }
-    }
-}
+pub use super::dto_message::MessageDto;
 
 /// One page of matches.
 #[derive(Debug, Object)]
@@ -221,7 +184,7 @@ impl Example for StatsBody {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct SenderCountDto {
-    /// Sender, E.164.
+    /// Sender, E.164, or its user id when it has no number.
     pub from: String,
     /// Stored messages from it.
     pub count: u64,
@@ -235,7 +198,7 @@ impl Example for SenderCountDto {
 
 impl From<Stats> for StatsBody {
     fn from(s: Stats) -> Self {
-        let sender = |c: SenderCount| SenderCountDto { from: c.from.as_str().to_owned(), count: c.count };
+        let sender = |c: SenderCount| SenderCountDto { from: c.from, count: c.count };
         Self {
             total_messages: s.total_messages,
             senders_count: s.senders_count,

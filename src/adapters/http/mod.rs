@@ -4,6 +4,9 @@
 mod auth;
 mod body;
 pub mod dto;
+pub mod dto_envelope;
+pub mod dto_message;
+pub mod dto_status;
 mod messages;
 mod observe;
 mod ops;

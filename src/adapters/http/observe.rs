@@ -18,8 +18,25 @@ pub const UNMATCHED: &str = "unmatched";
 pub struct WebhookNote {
     /// The parsed `message_id`, when the body got that far.
     pub message_id: Option<String>,
-    /// `created`, `duplicate`, `invalid_signature`, `validation_error`, `payload_too_large`, `storage_unavailable`.
+    /// `created`, `duplicate`, `ignored`, `rejected`, `invalid_signature`, `validation_error`,
+    /// `payload_too_large`, `storage_unavailable`.
     pub result: &'static str,
+    /// The wire format, once the body was recognised.
+    pub source: Option<&'static str>,
+    /// How many updates of each kind had each outcome.
+    pub updates: Vec<UpdateCount>,
+}
+
+/// Updates of one kind (`message`, `status`, `other`) with one outcome (`created`, `duplicate`,
+/// `ignored`, `rejected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateCount {
+    /// The kind of update.
+    pub kind: &'static str,
+    /// What happened to it.
+    pub outcome: &'static str,
+    /// How many.
+    pub n: u64,
 }
 
 /// Shared slot the handler fills; the middleware reads it after the response is built.
@@ -41,12 +58,27 @@ impl NoteSlot {
 
 /// The route template for a path; every route of this service is a fixed path.
 pub fn route_label(path: &str) -> &'static str {
-    const ROUTES: &[&str] =
-        &["/webhook", "/messages", "/stats", "/health/live", "/health/ready", "/metrics", "/openapi.json", "/docs"];
+    const ROUTES: &[&str] = &[
+        "/webhook",
+        "/messages",
+        "/statuses",
+        "/stats",
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ];
     if let Some(route) = ROUTES.iter().find(|r| **r == path) {
         return route;
     }
-    if path.starts_with("/docs/") { "/docs" } else { UNMATCHED }
+    if path.starts_with("/docs/") {
+        "/docs"
+    } else if path.strip_prefix("/messages/").is_some_and(|id| !id.is_empty() && !id.contains('/')) {
+        "/messages/{message_id}"
+    } else {
+        UNMATCHED
+    }
 }
 
 fn method_label(method: &poem::http::Method) -> &'static str {
@@ -85,6 +117,9 @@ pub async fn observe<E: Endpoint>(ep: Arc<E>, mut req: Request, metrics: Metrics
     let note = slot.take();
     if let Some(n) = &note {
         metrics.observe_webhook(n.result);
+        for u in &n.updates {
+            metrics.observe_updates(n.source.unwrap_or("webhook"), u.kind, u.outcome, u.n);
+        }
     }
     access_log(&id, method, &path, status, latency_ms, note.as_ref());
     Ok(resp)
@@ -94,6 +129,11 @@ fn access_log(id: &str, method: &str, path: &str, status: u16, latency_ms: f64, 
     let message_id = note.and_then(|n| n.message_id.as_deref());
     let result = note.map(|n| n.result);
     let dup = note.map(|n| n.result == "duplicate");
+    let source = note.and_then(|n| n.source);
+    // A delivery of many updates: `message.created=998 message.duplicate=2`.
+    let updates = note
+        .filter(|n| n.source != Some("webhook") && !n.updates.is_empty())
+        .map(|n| n.updates.iter().map(|u| format!("{}.{}={}", u.kind, u.outcome, u.n)).collect::<Vec<_>>().join(" "));
     let latency_ms = (latency_ms * 1000.0).round() / 1000.0;
     macro_rules! line {
         ($level:ident) => {
@@ -102,7 +142,8 @@ fn access_log(id: &str, method: &str, path: &str, status: u16, latency_ms: f64, 
             tracing::$level!(
                 target: "webhook_ingest::access",
                 ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                request_id = id, method, path, status, latency_ms, message_id, dup, result, "request"
+                request_id = id, method, path, status, latency_ms, message_id, dup, result, source, updates,
+                "request"
             )
         };
     }

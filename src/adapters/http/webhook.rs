@@ -8,12 +8,12 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::auth::Token;
 use super::body::{BodyError, RawJson, read_limited};
 use super::dto::{DetailBody, StatusBody, ValidationErrorBody};
-use super::observe::{NoteSlot, WebhookNote};
+use super::observe::{NoteSlot, UpdateCount, WebhookNote};
 use super::{ApiTags, INVALID_SIGNATURE, unavailable_body};
 use crate::domain::error::{FieldError, Location};
 use crate::domain::message::MessageId;
 use crate::domain::ports::{Inserted, RepoError};
-use crate::domain::service::{IngestError, MessageService};
+use crate::domain::service::{IngestError, Ingested, MessageService};
 use crate::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
 
 /// Longest `hub.challenge` echoed back; Meta sends short numeric strings.
@@ -116,7 +116,8 @@ impl WebhookApi {
         body: RawJson,
     ) -> WebhookResponse {
         let note = |result: &'static str, message_id: Option<&MessageId>| {
-            NoteSlot::set(request, WebhookNote { message_id: message_id.map(|m| m.as_str().to_owned()), result });
+            let message_id = message_id.map(|m| m.as_str().to_owned());
+            NoteSlot::set(request, WebhookNote { message_id, result, ..WebhookNote::default() });
         };
         let read = tokio::time::timeout(BODY_READ_TIMEOUT, read_limited(request, body.0, self.max_body_bytes));
         let raw = match read.await.unwrap_or(Err(BodyError::Unreadable)) {
@@ -134,8 +135,10 @@ impl WebhookApi {
         };
         match self.service.ingest(&raw, &presented_signatures(request)).await {
             Ok(ingested) => {
-                let result = if ingested.outcome == Inserted::Created { "created" } else { "duplicate" };
-                note(result, Some(&ingested.message_id));
+                for r in &ingested.rejected {
+                    tracing::warn!(source = ingested.source.as_str(), path = %r.path, reason = %r.reason, "update rejected");
+                }
+                NoteSlot::set(request, delivery_note(&ingested));
                 WebhookResponse::Ok(Json(StatusBody::ok()))
             }
             Err(IngestError::Signature(reason)) => {
@@ -148,7 +151,7 @@ impl WebhookApi {
                 WebhookResponse::Invalid(Json(errors.into()))
             }
             Err(IngestError::Unavailable { message_id, source }) => {
-                note("storage_unavailable", Some(&message_id));
+                note("storage_unavailable", message_id.as_ref());
                 tracing::error!(error = %source, "message not stored");
                 let retry = match source {
                     RepoError::Overloaded => 1,
@@ -159,6 +162,31 @@ impl WebhookApi {
                 WebhookResponse::Unavailable(Json(unavailable_body()), retry)
             }
         }
+    }
+}
+
+/// The access log's and the metrics' view of an accepted delivery.
+fn delivery_note(ingested: &Ingested) -> WebhookNote {
+    let count = |outcomes: &[Inserted], wanted: Inserted| outcomes.iter().filter(|o| **o == wanted).count() as u64;
+    let rejected_statuses = ingested.rejected.iter().filter(|r| r.is_status()).count() as u64;
+    let counts = [
+        ("message", "created", count(&ingested.stored.messages, Inserted::Created)),
+        ("message", "duplicate", count(&ingested.stored.messages, Inserted::Duplicate)),
+        ("message", "rejected", ingested.rejected.len() as u64 - rejected_statuses),
+        ("status", "created", count(&ingested.stored.statuses, Inserted::Created)),
+        ("status", "duplicate", count(&ingested.stored.statuses, Inserted::Duplicate)),
+        ("status", "rejected", rejected_statuses),
+        ("other", "ignored", ingested.ignored.len() as u64),
+    ];
+    WebhookNote {
+        message_id: ingested.message_id.as_ref().map(|m| m.as_str().to_owned()),
+        result: ingested.result(),
+        source: Some(ingested.source.as_str()),
+        updates: counts
+            .into_iter()
+            .filter(|c| c.2 > 0)
+            .map(|(kind, outcome, n)| UpdateCount { kind, outcome, n })
+            .collect(),
     }
 }
 

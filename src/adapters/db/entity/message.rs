@@ -9,8 +9,8 @@ pub struct Model {
     /// The provider's id; the primary key that makes inserts idempotent.
     #[sea_orm(primary_key, auto_increment = false)]
     pub message_id: String,
-    /// Sender, E.164.
-    pub from_msisdn: String,
+    /// Sender, E.164; null for a sender known only by a user id (in `parts`).
+    pub from_msisdn: Option<String>,
     /// Recipient, E.164.
     pub to_msisdn: String,
     /// Microseconds since the Unix epoch, UTC.
@@ -21,6 +21,14 @@ pub struct Model {
     pub text_folded: Option<String>,
     /// When this service stored it, microseconds since the Unix epoch.
     pub created_at: i64,
+    /// `webhook`, `whatsapp` or `twilio`.
+    pub source: String,
+    /// The provider's `type`.
+    pub kind: String,
+    /// The parts beside the text, as JSON; null when there are none.
+    pub parts: Option<String>,
+    /// The provider's own object, byte for byte.
+    pub raw: Option<String>,
 }
 
 /// No relations.

@@ -2,4 +2,5 @@
 
 pub mod message;
 pub mod sender_count;
+pub mod status;
 pub mod write_probe;
