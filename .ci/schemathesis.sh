@@ -106,6 +106,9 @@ say "$("$ST" --version 2>&1 | head -n 1)"
 # ---------------------------------------------------------------- the service
 SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 VERIFY_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+TWILIO_TOKEN=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+# Twilio signs the URL configured in its console, not the one the request reached.
+TWILIO_URL=https://hooks.example.test/webhook/twilio
 say "starting $BIN"
 # A clean environment, so that no READ_API_TOKEN, CONFIG_FILE or limit from the caller leaks in;
 # the working directory is the temp dir, so no ./config.toml is picked up either.
@@ -114,6 +117,7 @@ say "starting $BIN"
   exec env -i PATH="$PATH" HOME="$TMP" \
     HOST=127.0.0.1 PORT=0 LOG_LEVEL=info \
     WEBHOOK_SECRET="$SECRET" WEBHOOK_VERIFY_TOKEN="$VERIFY_TOKEN" \
+    TWILIO_AUTH_TOKEN="$TWILIO_TOKEN" TWILIO_WEBHOOK_URL="$TWILIO_URL" \
     DATABASE_URL="sqlite://$TMP/app.db" \
     "$BIN"
 ) >"$TMP/server.log" 2>&1 &
@@ -144,15 +148,19 @@ SHOW_LOG=0
 # ---------------------------------------------------------------- the signing hook
 cat >"$TMP/st_hooks.py" <<'PY'
 """Gives generated requests what only the test knows: the webhook secret and verify token."""
+import base64
 import hashlib
 import hmac
 import os
+from urllib.parse import parse_qsl
 
 import requests
 import schemathesis
 
 SECRET = os.environ["ST_WEBHOOK_SECRET"].encode()
 VERIFY_TOKEN = os.environ["ST_VERIFY_TOKEN"]
+TWILIO_TOKEN = os.environ["ST_TWILIO_TOKEN"].encode()
+TWILIO_URL = os.environ["ST_TWILIO_URL"]
 
 
 def _find(mapping, name):
@@ -162,6 +170,17 @@ def _find(mapping, name):
     return None
 
 
+def _body(case):
+    """The bytes the transport will send."""
+    data = case.as_transport_kwargs(base_url="http://127.0.0.1")
+    prepared = requests.Request(
+        method=data["method"], url=data["url"], headers=data.get("headers"),
+        data=data.get("data"), json=data.get("json"),
+    ).prepare()
+    body = prepared.body or b""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     method, path = case.operation.method.upper(), case.operation.path
@@ -169,16 +188,16 @@ def before_call(context, case, kwargs):
         key = _find(case.headers, "X-Signature")
         if key is None:
             return  # unsigned on purpose: the answer must be the documented 401
-        # Serialize exactly as the transport will, then sign those bytes.
-        data = case.as_transport_kwargs(base_url="http://127.0.0.1")
-        prepared = requests.Request(
-            method=data["method"], url=data["url"], headers=data.get("headers"),
-            data=data.get("data"), json=data.get("json"),
-        ).prepare()
-        body = prepared.body or b""
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        case.headers[key] = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+        case.headers[key] = hmac.new(SECRET, _body(case), hashlib.sha256).hexdigest()
+    elif (method, path) == ("POST", "/webhook/twilio"):
+        key = _find(case.headers, "X-Twilio-Signature")
+        if key is None:
+            return  # unsigned on purpose: the answer must be the documented 401
+        # Twilio's scheme: the configured URL, then every parameter sorted, name then value.
+        params = sorted(parse_qsl(_body(case).decode("utf-8", "replace"), keep_blank_values=True))
+        signed = TWILIO_URL + "".join(k + v for k, v in params)
+        digest = hmac.new(TWILIO_TOKEN, signed.encode("utf-8"), hashlib.sha1).digest()
+        case.headers[key] = base64.b64encode(digest).decode()
     elif (method, path) == ("GET", "/webhook"):
         # Only a generated hub.verify_token is replaced (and then a generated hub.mode is made
         # `subscribe`): cases without them must still get the documented 403.
@@ -228,6 +247,7 @@ run_st() { # NAME ARGS...: one Schemathesis run, its output shown and kept in $T
   (
     cd "$TMP"   # keeps .hypothesis/ and any schemathesis.toml of the caller out of the run
     ST_WEBHOOK_SECRET="$SECRET" ST_VERIFY_TOKEN="$VERIFY_TOKEN" SCHEMATHESIS_HOOKS="$TMP/st_hooks.py" \
+    ST_TWILIO_TOKEN="$TWILIO_TOKEN" ST_TWILIO_URL="$TWILIO_URL" \
       exec timeout --kill-after=10 "$RUN_TIMEOUT" "$ST" "${args[@]}"
   ) >"$TMP/st-$name.log" 2>&1 </dev/null &
   ST_PID=$!

@@ -86,7 +86,7 @@ proptest! {
         let verifier = HmacVerifier::new(vec!["fuzz-secret-0123456789".into()], 300).unwrap();
         let standard = (id.is_some() || ts.is_some() || sig.is_some())
             .then_some(StandardWebhookHeaders { id, timestamp: ts, signature: sig });
-        let presented = PresentedSignatures { hmac_hex: hex, standard };
+        let presented = PresentedSignatures { hmac_hex: hex, standard, twilio: None };
         let now = Timestamp::from_micros(1_700_000_000_000_000).unwrap();
         prop_assert!(verifier.verify(body.as_bytes(), &presented, now).is_err());
     }
@@ -96,7 +96,7 @@ proptest! {
         let verifier = HmacVerifier::new(vec!["fuzz-secret-0123456789".into()], 300).unwrap();
         let mut hmac_hex = garbage;
         hmac_hex.push(sign_hex("fuzz-secret-0123456789", body.as_bytes()));
-        let presented = PresentedSignatures { hmac_hex, standard: None };
+        let presented = PresentedSignatures { hmac_hex, ..PresentedSignatures::default() };
         prop_assert!(verifier.verify(body.as_bytes(), &presented, Timestamp::from_micros(0).unwrap()).is_ok());
     }
 
@@ -111,6 +111,65 @@ proptest! {
         if let Ok(query) = (RawListQuery { limit, offset, from, since, q, ..RawListQuery::default() }).parse() {
             prop_assert!((1..=100).contains(&query.page.limit));
             prop_assert!(i64::try_from(query.page.offset).is_ok());
+        }
+    }
+}
+
+/// Cloud API envelopes whose parts are near-misses: wrong types where objects, lists and strings
+/// belong, missing keys, escapes.
+fn envelope() -> impl Strategy<Value = String> {
+    let scalar = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<i64>().prop_map(serde_json::Value::from),
+        ".{0,20}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!([])),
+        Just(serde_json::json!({})),
+    ];
+    let message = (scalar.clone(), scalar.clone(), scalar.clone(), "[a-z_]{1,12}").prop_map(|(from, id, ts, kind)| {
+        serde_json::json!({"from": from, "id": id, "timestamp": ts, "type": kind, kind.clone(): {"body": "x", "caption": 1}})
+    });
+    let messages = proptest::collection::vec(message, 0..4);
+    (messages, scalar.clone(), scalar, "[a-z_]{1,16}").prop_map(|(messages, statuses, metadata, field)| {
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "messages", "value": {"metadata": metadata, "messages": messages, "statuses": statuses}},
+            {"field": field, "value": {}}
+        ]}]})
+        .to_string()
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_provider_decoders(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = webhook_ingest::domain::whatsapp::is_envelope(&bytes);
+        let _ = webhook_ingest::domain::whatsapp::decode_envelope(&bytes);
+        let _ = webhook_ingest::domain::twilio::decode_form(&bytes, Timestamp::from_micros(0).unwrap());
+    }
+
+    #[test]
+    fn near_miss_envelopes_decode_or_reject_each_update_with_its_path(body in envelope()) {
+        let delivery = webhook_ingest::domain::whatsapp::decode_envelope(body.as_bytes()).expect("a valid envelope");
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let sent = parsed["entry"][0]["changes"][0]["value"]["messages"].as_array().map_or(0, Vec::len);
+        let rejected_messages = delivery.rejected.iter().filter(|r| r.path.contains(".messages[")).count();
+        prop_assert_eq!(delivery.messages.len() + rejected_messages, sent, "each message is kept or rejected");
+        for r in &delivery.rejected {
+            prop_assert!(r.path.starts_with("entry[0].changes[0]"), "{}", r.path);
+        }
+        for m in &delivery.messages {
+            prop_assert!(m.from.is_some() || m.parts.user_id.is_some(), "a stored message has a sender");
+            let raw = m.raw.as_ref().expect("raw kept");
+            prop_assert!(body.contains(raw.as_str()), "raw is a slice of the body");
+        }
+    }
+
+    #[test]
+    fn arbitrary_forms_never_panic_the_twilio_decoder(pairs in proptest::collection::vec(("[A-Za-z0-9]{0,12}", ".{0,24}"), 0..12)) {
+        let body = serde_urlencoded::to_string(&pairs).unwrap();
+        if let Ok(d) = webhook_ingest::domain::twilio::decode_form(body.as_bytes(), Timestamp::from_micros(0).unwrap()) {
+            prop_assert_eq!(d.messages.len() + d.statuses.len(), 1, "one update per Twilio request");
         }
     }
 }

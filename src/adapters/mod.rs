@@ -7,3 +7,4 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod signature;
+pub mod twilio_signature;

@@ -11,7 +11,7 @@ fn at(secs: i64) -> Timestamp {
 }
 
 fn hex_only(values: &[&str]) -> PresentedSignatures {
-    PresentedSignatures { hmac_hex: values.iter().map(|v| v.to_string()).collect(), standard: None }
+    PresentedSignatures { hmac_hex: values.iter().map(|v| v.to_string()).collect(), ..PresentedSignatures::default() }
 }
 
 fn standard(ts: i64, sig: &str) -> PresentedSignatures {
@@ -22,6 +22,7 @@ fn standard(ts: i64, sig: &str) -> PresentedSignatures {
             timestamp: Some(ts.to_string()),
             signature: Some(sig.into()),
         }),
+        twilio: None,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::adapters::clock::SystemClock;
 use crate::adapters::db::{self, SqlMessages};
 use crate::adapters::http::{self, HttpConfig};
 use crate::adapters::signature::HmacVerifier;
+use crate::adapters::twilio_signature::TwilioVerifier;
 use crate::domain::service::MessageService;
 
 /// A start-up failure; `Display` is the one line printed before exiting.
@@ -69,6 +70,13 @@ impl Application {
         if let Some(app_secrets) = settings.whatsapp_secrets() {
             let whatsapp = HmacVerifier::new(app_secrets, settings.signature_tolerance_secs)?;
             service = service.with_whatsapp_verifier(Arc::new(whatsapp));
+        }
+        match settings.twilio() {
+            Some((tokens, url)) => service = service.with_twilio_verifier(Arc::new(TwilioVerifier::new(&tokens, &url))),
+            None if settings.twilio_auth_token.is_some() || settings.twilio_webhook_url.is_some() => tracing::warn!(
+                "TWILIO_AUTH_TOKEN and TWILIO_WEBHOOK_URL must both be set: POST /webhook/twilio answers 401 until they are"
+            ),
+            None => {}
         }
         Ok(Self { service, repository, http })
     }

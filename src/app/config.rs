@@ -19,6 +19,8 @@ fn split_secrets(raw: Option<&str>) -> Vec<String> {
 const STRING_KEYS: &[&str] = &[
     "webhook_secret",
     "whatsapp_app_secret",
+    "twilio_auth_token",
+    "twilio_webhook_url",
     "database_url",
     "log_level",
     "host",
@@ -45,6 +47,11 @@ pub struct Settings {
     pub webhook_secret: Option<String>,
     /// Meta app secrets for Cloud API envelopes, separated by whitespace; unset: `webhook_secret`.
     pub whatsapp_app_secret: Option<String>,
+    /// Twilio auth tokens, separated by whitespace; unset: every Twilio webhook is refused.
+    pub twilio_auth_token: Option<String>,
+    /// The exact public URL configured at Twilio for `POST /webhook/twilio`.
+    #[validate(custom(function = "valid_public_url"))]
+    pub twilio_webhook_url: Option<String>,
     /// Bearer token required by `/messages` and `/stats`; unset leaves them open.
     pub read_api_token: Option<String>,
     /// Token that enables the WhatsApp subscription handshake on `GET /webhook`.
@@ -90,6 +97,8 @@ impl Default for Settings {
         Self {
             webhook_secret: None,
             whatsapp_app_secret: None,
+            twilio_auth_token: None,
+            twilio_webhook_url: None,
             read_api_token: None,
             webhook_verify_token: None,
             database_url: "sqlite://data/app.db".into(),
@@ -111,6 +120,16 @@ impl Default for Settings {
 
 fn valid_database_url(url: &str) -> Result<(), ValidationError> {
     DatabaseTarget::parse(url).map(drop).map_err(|msg| ValidationError::new("database_url").with_message(msg.into()))
+}
+
+fn valid_public_url(url: &str) -> Result<(), ValidationError> {
+    let host = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    if host.is_some_and(|h| !h.is_empty() && !h.starts_with('/')) && !url.contains(char::is_whitespace) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("twilio_webhook_url")
+            .with_message("must be the full http:// or https:// URL configured at Twilio".into()))
+    }
 }
 
 fn valid_log_level(level: &str) -> Result<(), ValidationError> {
@@ -188,6 +207,13 @@ impl Settings {
     /// The secrets, split on whitespace.
     pub fn secrets(&self) -> Vec<String> {
         split_secrets(self.webhook_secret.as_deref())
+    }
+
+    /// The Twilio auth tokens and the URL they sign, when both are set.
+    pub fn twilio(&self) -> Option<(Vec<String>, String)> {
+        let tokens = split_secrets(self.twilio_auth_token.as_deref());
+        let url = self.twilio_webhook_url.clone().filter(|u| !u.is_empty())?;
+        (!tokens.is_empty()).then_some((tokens, url))
     }
 
     /// The Meta app secrets, split on whitespace; `None` when unset or blank, so that

@@ -11,6 +11,7 @@ pub mod signature;
 pub mod stats;
 pub mod status_query;
 pub mod timestamp;
+pub mod twilio;
 pub mod whatsapp;
 mod whatsapp_message;
 mod whatsapp_parts;

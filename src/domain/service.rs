@@ -15,6 +15,8 @@ use super::query::ListQuery;
 use super::signature::{PresentedSignatures, SignatureError};
 use super::stats::Stats;
 use super::status_query::StatusQuery;
+use super::timestamp::Timestamp;
+use super::twilio::decode_form;
 use super::whatsapp::{decode_envelope, is_envelope};
 
 /// A delivery that was accepted: each of its updates stored now, stored before, or skipped.
@@ -84,19 +86,28 @@ pub struct MessageService {
     repo: Arc<dyn MessageRepository>,
     verifier: Arc<dyn SignatureVerifier>,
     whatsapp: Option<Arc<dyn SignatureVerifier>>,
+    twilio: Option<Arc<dyn SignatureVerifier>>,
     clock: Arc<dyn Clock>,
 }
 
 impl MessageService {
     /// Wires the core to its ports; `verifier` checks every source until one gets its own.
     pub fn new(repo: Arc<dyn MessageRepository>, verifier: Arc<dyn SignatureVerifier>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, verifier, whatsapp: None, clock }
+        Self { repo, verifier, whatsapp: None, twilio: None, clock }
     }
 
     /// Checks Cloud API envelopes with `verifier` (the Meta app secret) instead.
     #[must_use]
     pub fn with_whatsapp_verifier(mut self, verifier: Arc<dyn SignatureVerifier>) -> Self {
         self.whatsapp = Some(verifier);
+        self
+    }
+
+    /// Checks Twilio's webhooks with `verifier` (auth tokens and the configured URL); without
+    /// one, every Twilio webhook is refused.
+    #[must_use]
+    pub fn with_twilio_verifier(mut self, verifier: Arc<dyn SignatureVerifier>) -> Self {
+        self.twilio = Some(verifier);
         self
     }
 
@@ -117,13 +128,30 @@ impl MessageService {
         let now = self.clock.now();
         let source = if is_envelope(body) { Source::Whatsapp } else { Source::Webhook };
         self.verifier_for(source).verify(body, presented, now)?;
-        let mut delivery = match source {
+        let delivery = match source {
             Source::Whatsapp => decode_envelope(body),
             _ => decode_message(body).map(Delivery::of_message),
         }
         .map_err(IngestError::Invalid)?;
-        let message_id = match (source, delivery.messages.as_slice()) {
-            (Source::Webhook, [only]) => Some(only.message_id.clone()),
+        self.store(source, delivery, now).await
+    }
+
+    /// Verifies a Twilio webhook over its form parameters, decodes it, and stores it with the
+    /// time of receipt as its `ts` (Twilio sends none).
+    ///
+    /// # Errors
+    /// See [`IngestError`]; nothing is stored when an error is returned.
+    pub async fn ingest_twilio(&self, body: &[u8], presented: &PresentedSignatures) -> Result<Ingested, IngestError> {
+        let now = self.clock.now();
+        let verifier = self.twilio.as_ref().ok_or(SignatureError::NoSecret)?;
+        verifier.verify(body, presented, now)?;
+        let delivery = decode_form(body, now).map_err(IngestError::Invalid)?;
+        self.store(Source::Twilio, delivery, now).await
+    }
+
+    async fn store(&self, source: Source, mut delivery: Delivery, now: Timestamp) -> Result<Ingested, IngestError> {
+        let message_id = match delivery.messages.as_slice() {
+            [only] if delivery.statuses.is_empty() => Some(only.message_id.clone()),
             _ => None,
         };
         let (ignored, rejected) = (std::mem::take(&mut delivery.ignored), std::mem::take(&mut delivery.rejected));
@@ -177,7 +205,8 @@ impl MessageService {
 
     /// Ready only when some source has a secret and storage answers with its schema applied.
     pub async fn readiness(&self) -> Readiness {
-        let any_secret = self.verifier.has_secrets() || self.whatsapp.as_ref().is_some_and(|w| w.has_secrets());
+        let any_secret = self.verifier.has_secrets()
+            || [&self.whatsapp, &self.twilio].into_iter().flatten().any(|v| v.has_secrets());
         if !any_secret {
             return Readiness::NotReady("no webhook secret is configured".into());
         }
@@ -219,7 +248,7 @@ mod tests {
     fn signed(body: &str, secret: &str) -> PresentedSignatures {
         PresentedSignatures {
             hmac_hex: vec![crate::adapters::signature::sign_hex(secret, body.as_bytes())],
-            standard: None,
+            ..PresentedSignatures::default()
         }
     }
 

@@ -9,6 +9,17 @@ pub struct PresentedSignatures {
     pub hmac_hex: Vec<String>,
     /// The Standard Webhooks triple (`webhook-*` or `svix-*` headers), when any part is present.
     pub standard: Option<StandardWebhookHeaders>,
+    /// Twilio's `X-Twilio-Signature`, with the `bodySHA256` query parameter of a JSON request.
+    pub twilio: Option<TwilioSignature>,
+}
+
+/// What Twilio presents: a signature over its configured URL and the request's parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TwilioSignature {
+    /// `X-Twilio-Signature`: base64 HMAC-SHA1.
+    pub signature: String,
+    /// The `bodySHA256` query parameter Twilio adds to the URL when it posts JSON.
+    pub body_sha256: Option<String>,
 }
 
 /// The three Standard Webhooks headers, each possibly absent.
@@ -25,7 +36,7 @@ pub struct StandardWebhookHeaders {
 impl PresentedSignatures {
     /// Whether the request carried nothing to verify.
     pub fn is_empty(&self) -> bool {
-        self.hmac_hex.is_empty() && self.standard.is_none()
+        self.hmac_hex.is_empty() && self.standard.is_none() && self.twilio.is_none()
     }
 }
 

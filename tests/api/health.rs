@@ -46,6 +46,7 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
     let expected: &[(&str, &str, &[&str])] = &[
         ("/webhook", "post", &["200", "401", "413", "422", "503"]),
         ("/webhook", "get", &["200", "403"]),
+        ("/webhook/twilio", "post", &["200", "401", "413", "422", "503"]),
         ("/messages", "get", &["200", "401", "422", "503"]),
         ("/messages/{message_id}", "get", &["200", "401", "404", "503"]),
         ("/statuses", "get", &["200", "401", "422", "503"]),
@@ -72,7 +73,7 @@ async fn the_openapi_document_and_swagger_ui_are_served() {
         }
     }
     let paths = spec.body["paths"].as_object().unwrap().len();
-    assert_eq!(paths, 8, "a new route must be added to this list with its error responses");
+    assert_eq!(paths, 9, "a new route must be added to this list with its error responses");
     for (name, schema) in spec.body["components"]["schemas"].as_object().unwrap() {
         assert!(schema["description"].is_string(), "schema {name} has no description");
         // Enums list their values instead.

@@ -15,5 +15,6 @@ mod repository_contract;
 mod scale_out;
 mod security;
 mod stats;
+mod twilio;
 mod webhook;
 mod whatsapp;

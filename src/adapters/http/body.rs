@@ -8,6 +8,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use super::dto::WebhookPayload;
 use super::dto_envelope::CloudApiEnvelope;
+use super::dto_twilio::TwilioForm;
 
 /// The unread request body. Any content type is accepted: some providers send none.
 pub struct RawJson(pub Body);
@@ -49,6 +50,40 @@ fn one_of_bodies() -> MetaSchemaRef {
     schema.one_of = vec![WebhookPayload::schema_ref(), CloudApiEnvelope::schema_ref()];
     schema.description = Some("The flat message, or a Cloud API envelope.");
     MetaSchemaRef::Inline(Box::new(schema))
+}
+
+/// The unread body of a Twilio webhook: its signature covers the decoded parameters, so the raw
+/// form is kept for the verifier and the raw object.
+pub struct RawForm(pub Body);
+
+impl<'a> ApiExtractor<'a> for RawForm {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        TwilioForm::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("The parameters Twilio posts, form-encoded, exactly as sent."),
+            content: vec![MetaMediaType {
+                content_type: "application/x-www-form-urlencoded",
+                schema: TwilioForm::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Self(body.take()?))
+    }
 }
 
 /// Why the body could not be read.

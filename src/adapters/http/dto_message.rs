@@ -66,7 +66,7 @@ pub struct MessageDto {
     #[oai(skip_serializing_if_is_none)]
     pub channel: Option<String>,
     /// Attached media (the bytes stay with the provider).
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub media: Vec<MediaDto>,
     /// A shared location.
     #[oai(skip_serializing_if_is_none)]
@@ -78,10 +78,10 @@ pub struct MessageDto {
     #[oai(skip_serializing_if_is_none)]
     pub choice: Option<ChoiceDto>,
     /// Shared contact cards.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub contacts: Vec<ContactDto>,
     /// Errors the provider attached.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub errors: Vec<ProviderErrorDto>,
 }
 

@@ -7,10 +7,13 @@ pub mod dto;
 pub mod dto_envelope;
 pub mod dto_message;
 pub mod dto_status;
+pub mod dto_twilio;
 mod messages;
 mod observe;
 mod ops;
 mod problem;
+mod twilio;
+mod twiml;
 mod webhook;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -22,6 +25,7 @@ pub use auth::Token;
 use dto::DetailBody;
 pub use messages::MessagesApi;
 pub use ops::OpsApi;
+pub use twilio::TwilioApi;
 pub use webhook::WebhookApi;
 
 /// The body of every 401 from the webhook.
@@ -51,12 +55,13 @@ pub struct HttpConfig {
     pub webhook_verify_token: Option<Token>,
 }
 
-type Apis = (WebhookApi, MessagesApi, OpsApi);
+type Apis = (WebhookApi, TwilioApi, MessagesApi, OpsApi);
 
 /// The OpenAPI service: the operations and their document.
 pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<Apis, ()> {
     let apis = (
         WebhookApi::new(service.clone(), config.max_body_bytes, config.webhook_verify_token.clone()),
+        TwilioApi::new(service.clone(), config.max_body_bytes),
         MessagesApi::new(service.clone(), config.read_api_token.clone()),
         OpsApi::new(service.clone(), config.metrics.clone()),
     );

@@ -60,6 +60,7 @@ impl NoteSlot {
 pub fn route_label(path: &str) -> &'static str {
     const ROUTES: &[&str] = &[
         "/webhook",
+        "/webhook/twilio",
         "/messages",
         "/statuses",
         "/stats",

@@ -19,7 +19,7 @@ use crate::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
 /// Longest `hub.challenge` echoed back; Meta sends short numeric strings.
 const MAX_CHALLENGE_CHARS: usize = 256;
 /// How long a sender may take to deliver the body.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(super) const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The ingest endpoint and the subscription handshake.
 pub struct WebhookApi {
@@ -165,8 +165,13 @@ impl WebhookApi {
     }
 }
 
+/// The access log's and the metrics' view of a refused request.
+pub(super) fn refused_note(result: &'static str) -> WebhookNote {
+    WebhookNote { result, ..WebhookNote::default() }
+}
+
 /// The access log's and the metrics' view of an accepted delivery.
-fn delivery_note(ingested: &Ingested) -> WebhookNote {
+pub(super) fn delivery_note(ingested: &Ingested) -> WebhookNote {
     let count = |outcomes: &[Inserted], wanted: Inserted| outcomes.iter().filter(|o| **o == wanted).count() as u64;
     let rejected_statuses = ingested.rejected.iter().filter(|r| r.is_status()).count() as u64;
     let counts = [
@@ -206,5 +211,5 @@ fn presented_signatures(request: &Request) -> PresentedSignatures {
         signature: first(["webhook-signature", "svix-signature"]),
     };
     let any_standard = standard.id.is_some() || standard.timestamp.is_some() || standard.signature.is_some();
-    PresentedSignatures { hmac_hex, standard: any_standard.then_some(standard) }
+    PresentedSignatures { hmac_hex, standard: any_standard.then_some(standard), twilio: None }
 }
