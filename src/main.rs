@@ -1,33 +1,36 @@
-//! `webhook-ingest [serve]` runs the service; `openapi` prints its OpenAPI document;
-//! `healthcheck` exits 0 when the local service on `PORT` is ready.
+//! `webhook-ingest [serve]` runs the service; `--help` lists the other subcommands.
 
 use std::process::ExitCode;
 
+use clap::Parser;
+use webhook_ingest::app::args::{Cli, Command};
 use webhook_ingest::app::bootstrap::{Application, shutdown_signal};
 use webhook_ingest::app::config::Settings;
-use webhook_ingest::app::{cli, telemetry};
+use webhook_ingest::app::{cli, send, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Help and version need no configuration, so the command line is read first; clap exits 2
+    // with the usage on a bad one.
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => return fail(&format!("configuration error: {e}")),
     };
-    match std::env::args().nth(1).as_deref() {
-        None | Some("serve") => serve(settings).await,
-        Some("openapi") => {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Openapi => {
             println!("{}", cli::openapi_document(&settings));
             ExitCode::SUCCESS
         }
-        Some("healthcheck") => match cli::healthcheck(settings.port) {
-            Ok(()) => ExitCode::SUCCESS,
-            // 1, not 2: container engines read 1 as "unhealthy" and reserve 2.
-            Err(e) => {
-                eprintln!("webhook-ingest: {e}");
-                ExitCode::FAILURE
-            }
+        // 1, not 2: container engines read 1 as "unhealthy" and reserve 2.
+        Command::Healthcheck => report(cli::healthcheck(settings.port), ExitCode::FAILURE),
+        Command::Migrate => report(cli::migrate(&settings).await, ExitCode::from(2)),
+        Command::Send(args) => match send::run(&args, &settings).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => fail(&e),
         },
-        Some(other) => fail(&format!("unknown command {other:?}; expected serve, openapi or healthcheck")),
     }
 }
 
@@ -40,6 +43,16 @@ async fn serve(settings: Settings) -> ExitCode {
     match app.serve(&settings, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn report(result: Result<(), String>, failure: ExitCode) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("webhook-ingest: {e}");
+            failure
+        }
     }
 }
 

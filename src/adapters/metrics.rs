@@ -27,6 +27,34 @@ impl Default for Metrics {
     }
 }
 
+/// Every outcome `webhook_requests_total` counts; each is exported at 0 from start-up, so an alert
+/// on one has a series before it first happens.
+pub const WEBHOOK_RESULTS: &[&str] = &[
+    "created",
+    "duplicate",
+    "ignored",
+    "rejected",
+    "invalid_signature",
+    "validation_error",
+    "payload_too_large",
+    "storage_unavailable",
+];
+
+/// The (kind, outcome) pairs `webhook_updates_total` counts, for each source.
+pub const UPDATE_OUTCOMES: &[(&str, &str)] = &[
+    ("message", "created"),
+    ("message", "duplicate"),
+    ("message", "rejected"),
+    ("status", "created"),
+    ("status", "duplicate"),
+    ("status", "rejected"),
+    ("other", "ignored"),
+];
+
+/// The ingest routes and the statuses they answer, exported at 0 from start-up.
+const INGEST_ROUTES: &[&str] = &["/webhook", "/webhook/twilio"];
+const INGEST_STATUSES: &[&str] = &["200", "401", "413", "422", "503"];
+
 /// Every definition above is static and every name unique, so building one cannot fail.
 fn defined<T>(built: prometheus::Result<T>) -> T {
     built.unwrap_or_else(|e| unreachable!("static metric definition: {e}"))
@@ -67,6 +95,20 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("GIT_REVISION").unwrap_or("unknown")])
             .set(1);
+        for result in WEBHOOK_RESULTS {
+            webhook_requests.with_label_values(&[result]);
+        }
+        for source in ["webhook", "whatsapp", "twilio"] {
+            for (kind, outcome) in UPDATE_OUTCOMES {
+                webhook_updates.with_label_values(&[source, kind, outcome]);
+            }
+        }
+        for path in INGEST_ROUTES {
+            for status in INGEST_STATUSES {
+                http_requests.with_label_values(&["POST", path, status]);
+                latency.with_label_values(&[path, status]);
+            }
+        }
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(webhook_requests.clone()),

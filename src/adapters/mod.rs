@@ -7,4 +7,5 @@ pub mod http;
 pub mod memory;
 pub mod metrics;
 pub mod signature;
+pub mod signing;
 pub mod twilio_signature;

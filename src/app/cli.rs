@@ -1,4 +1,4 @@
-//! The binary's subcommands besides serving: print the OpenAPI document, probe readiness.
+//! The binary's subcommands besides serving: print the OpenAPI document, probe readiness, migrate.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::clock::SystemClock;
+use crate::adapters::db;
 use crate::adapters::http;
 use crate::adapters::memory::InMemoryMessages;
 use crate::adapters::signature::HmacVerifier;
@@ -41,4 +42,14 @@ pub fn healthcheck(port: u16) -> Result<(), String> {
     } else {
         Err(format!("not ready: {}", status_line.lines().next().unwrap_or("no answer")))
     }
+}
+
+/// Applies pending migrations to the configured database.
+///
+/// # Errors
+/// The database cannot be reached or a migration failed; the text says which.
+pub async fn migrate(settings: &Settings) -> Result<(), String> {
+    let conn = db::connect(&settings.db()).await.map_err(|e| format!("cannot open the database: {e}"))?;
+    db::migrate(&conn).await.map_err(|e| format!("migration failed: {e}"))?;
+    conn.close().await.map_err(|e| e.to_string())
 }

@@ -209,6 +209,11 @@ impl Settings {
         split_secrets(self.webhook_secret.as_deref())
     }
 
+    /// The Twilio auth tokens, split on whitespace.
+    pub fn twilio_tokens(&self) -> Vec<String> {
+        split_secrets(self.twilio_auth_token.as_deref())
+    }
+
     /// The Twilio auth tokens and the URL they sign, when both are set.
     pub fn twilio(&self) -> Option<(Vec<String>, String)> {
         let tokens = split_secrets(self.twilio_auth_token.as_deref());

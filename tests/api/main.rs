@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cli;
 mod delivery_contract;
 mod durability;
 mod e2e;

@@ -81,3 +81,35 @@ async fn request_ids_are_echoed_when_sane_and_replaced_otherwise() {
     let fresh = app.client.get("/nowhere").send().await;
     assert!(fresh.0.headers().contains_key("x-request-id"), "errors carry an id too");
 }
+
+#[tokio::test]
+async fn the_first_scrape_shows_every_family_and_every_known_outcome_at_zero() {
+    use webhook_ingest::adapters::metrics::{UPDATE_OUTCOMES, WEBHOOK_RESULTS};
+    let app = TestApp::sqlite().await;
+    let first = scrape(&app).await;
+    for family in [
+        "http_requests_total",
+        "webhook_requests_total",
+        "webhook_updates_total",
+        "request_latency_ms",
+        "storage_errors_total",
+        "storage_write_failures_total",
+        "messages_stored",
+        "build_info",
+    ] {
+        assert!(first.contains(&format!("# TYPE {family} ")), "{family} missing from the first scrape");
+    }
+    for result in WEBHOOK_RESULTS {
+        let series = format!("webhook_requests_total{{result=\"{result}\"}} 0");
+        assert!(first.lines().any(|l| l == series), "{series} missing");
+    }
+    for source in ["webhook", "whatsapp", "twilio"] {
+        for (kind, outcome) in UPDATE_OUTCOMES {
+            let series =
+                format!("webhook_updates_total{{kind=\"{kind}\",outcome=\"{outcome}\",source=\"{source}\"}} 0");
+            assert!(first.lines().any(|l| l == series), "{series} missing");
+        }
+    }
+    let invalid = "http_requests_total{method=\"POST\",path=\"/webhook\",status=\"401\"} 0";
+    assert!(first.lines().any(|l| l == invalid), "{invalid} missing");
+}
