@@ -12,6 +12,7 @@ mod health;
 mod messages;
 mod migrations;
 mod observability;
+mod openapi_examples;
 mod repository_contract;
 mod scale_out;
 mod security;

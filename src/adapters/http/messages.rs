@@ -5,7 +5,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::{ReadAuth, Token};
-use super::dto::{DetailBody, MessageDto, MessageList, StatsBody, ValidationErrorBody};
+use super::dto::{MessageDto, MessageList, StatsBody, ValidationErrorBody};
+use super::dto_errors::{BearerRequired, NotFound, StorageUnavailable};
 use super::dto_message::MessageDetail;
 use super::dto_status::{StatusDto, StatusList};
 use super::{ApiTags, unavailable_body};
@@ -36,13 +37,13 @@ pub enum ListResponse {
     Ok(Json<MessageList>),
     /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<BearerRequired>),
     /// A parameter breaks its rule; every bad parameter is listed.
     #[oai(status = 422)]
     Invalid(Json<ValidationErrorBody>),
     /// Storage unavailable.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>),
+    Unavailable(Json<StorageUnavailable>),
 }
 
 /// Answers of `GET /messages/{message_id}`.
@@ -53,13 +54,13 @@ pub enum GetResponse {
     Ok(Json<Box<MessageDetail>>),
     /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<BearerRequired>),
     /// No message has this id: `{"detail":"Not Found"}`.
     #[oai(status = 404)]
-    NotFound(Json<DetailBody>),
+    NotFound(Json<NotFound>),
     /// Storage unavailable.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>),
+    Unavailable(Json<StorageUnavailable>),
 }
 
 /// Answers of `GET /statuses`.
@@ -70,13 +71,13 @@ pub enum StatusesResponse {
     Ok(Json<StatusList>),
     /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<BearerRequired>),
     /// A parameter breaks its rule; every bad parameter is listed.
     #[oai(status = 422)]
     Invalid(Json<ValidationErrorBody>),
     /// Storage unavailable.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>),
+    Unavailable(Json<StorageUnavailable>),
 }
 
 /// Answers of `GET /stats`.
@@ -87,17 +88,17 @@ pub enum StatsResponse {
     Ok(Json<StatsBody>),
     /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<BearerRequired>),
     /// Storage unavailable.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>),
+    Unavailable(Json<StorageUnavailable>),
 }
 
-fn unauthorized() -> Json<DetailBody> {
-    Json(DetailBody::new("missing or invalid bearer token"))
+fn unauthorized() -> Json<BearerRequired> {
+    Json(BearerRequired::default())
 }
 
-fn log_unavailable(e: &RepoError) -> Json<DetailBody> {
+fn log_unavailable(e: &RepoError) -> Json<StorageUnavailable> {
     tracing::error!(error = %e, "read failed");
     Json(unavailable_body())
 }
@@ -170,7 +171,7 @@ impl MessagesApi {
         if !auth.allows(self.token.as_ref()) {
             return GetResponse::Unauthorized(unauthorized());
         }
-        let not_found = || GetResponse::NotFound(Json(DetailBody::new("Not Found")));
+        let not_found = || GetResponse::NotFound(Json(NotFound::default()));
         let Ok(id) = MessageId::parse(&message_id.0) else { return not_found() };
         match self.service.get(&id).await {
             Ok(Some(stored)) => GetResponse::Ok(Json(Box::new(MessageDetail::from(&stored)))),

@@ -5,6 +5,7 @@ mod auth;
 mod body;
 pub mod dto;
 pub mod dto_envelope;
+pub mod dto_errors;
 pub mod dto_message;
 pub mod dto_status;
 pub mod dto_twilio;
@@ -22,7 +23,7 @@ use poem_openapi::{OpenApiService, Tags};
 use crate::adapters::metrics::Metrics;
 use crate::domain::service::MessageService;
 pub use auth::Token;
-use dto::DetailBody;
+use dto_errors::StorageUnavailable;
 pub use messages::MessagesApi;
 pub use ops::OpsApi;
 pub use twilio::TwilioApi;
@@ -90,6 +91,6 @@ pub fn app(service: &MessageService, config: &HttpConfig) -> impl Endpoint + 'st
         .around(move |ep, req| observe::observe(ep, req, metrics.clone()))
 }
 
-fn unavailable_body() -> DetailBody {
-    DetailBody::new("storage unavailable, retry later")
+fn unavailable_body() -> StorageUnavailable {
+    StorageUnavailable::default()
 }

@@ -7,11 +7,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::body::{BodyError, RawForm, read_limited};
-use super::dto::{DetailBody, ValidationErrorBody};
+use super::dto::ValidationErrorBody;
+use super::dto_errors::{BodyTooLarge, InvalidSignature, StorageUnavailable};
 use super::observe::NoteSlot;
 use super::twiml::TwiMl;
 use super::webhook::{BODY_READ_TIMEOUT, delivery_note, refused_note};
-use super::{ApiTags, INVALID_SIGNATURE, unavailable_body};
+use super::{ApiTags, unavailable_body};
 use crate::domain::error::{FieldError, Location};
 use crate::domain::ports::RepoError;
 use crate::domain::service::{IngestError, MessageService};
@@ -38,16 +39,16 @@ pub enum TwilioResponse {
     Ok(TwiMl),
     /// `X-Twilio-Signature` missing or wrong, or `TWILIO_AUTH_TOKEN` / `TWILIO_WEBHOOK_URL` unset.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<InvalidSignature>),
     /// Body larger than `MAX_BODY_BYTES`.
     #[oai(status = 413)]
-    TooLarge(Json<DetailBody>),
+    TooLarge(Json<BodyTooLarge>),
     /// Not a Twilio webhook: every missing or bad parameter is listed.
     #[oai(status = 422)]
     Invalid(Json<ValidationErrorBody>),
     /// Storage unavailable; nothing was stored. Twilio retries once.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>, #[oai(header = "Retry-After")] u32),
+    Unavailable(Json<StorageUnavailable>, #[oai(header = "Retry-After")] u32),
 }
 
 #[OpenApi]
@@ -72,10 +73,7 @@ impl TwilioApi {
             Ok(raw) => raw,
             Err(BodyError::TooLarge) => {
                 NoteSlot::set(request, refused_note("payload_too_large"));
-                return TwilioResponse::TooLarge(Json(DetailBody::new(format!(
-                    "request body exceeds {} bytes",
-                    self.max_body_bytes
-                ))));
+                return TwilioResponse::TooLarge(Json(BodyTooLarge::new(self.max_body_bytes)));
             }
             Err(BodyError::Unreadable) => {
                 NoteSlot::set(request, refused_note("validation_error"));
@@ -93,7 +91,7 @@ impl TwilioApi {
             Err(IngestError::Signature(reason)) => {
                 NoteSlot::set(request, refused_note("invalid_signature"));
                 tracing::error!(reason = %reason, "twilio webhook rejected: invalid signature");
-                TwilioResponse::Unauthorized(Json(DetailBody::new(INVALID_SIGNATURE)))
+                TwilioResponse::Unauthorized(Json(InvalidSignature::default()))
             }
             Err(IngestError::Invalid(errors)) => {
                 NoteSlot::set(request, refused_note("validation_error"));

@@ -7,9 +7,10 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::auth::Token;
 use super::body::{BodyError, RawJson, read_limited};
-use super::dto::{DetailBody, StatusBody, ValidationErrorBody};
+use super::dto::{StatusBody, ValidationErrorBody};
+use super::dto_errors::{BodyTooLarge, InvalidSignature, StorageUnavailable, VerificationFailed};
 use super::observe::{NoteSlot, UpdateCount, WebhookNote};
-use super::{ApiTags, INVALID_SIGNATURE, unavailable_body};
+use super::{ApiTags, unavailable_body};
 use crate::domain::error::{FieldError, Location};
 use crate::domain::message::MessageId;
 use crate::domain::ports::{Inserted, RepoError};
@@ -44,7 +45,7 @@ pub enum HandshakeResponse {
     Ok(PlainText<String>),
     /// No verify token is configured, or the request's token is missing or wrong.
     #[oai(status = 403)]
-    Forbidden(Json<DetailBody>),
+    Forbidden(Json<VerificationFailed>),
 }
 
 /// Every answer `POST /webhook` gives.
@@ -55,16 +56,16 @@ pub enum WebhookResponse {
     Ok(Json<StatusBody>),
     /// Signature missing, empty, malformed, stale or wrong: `{"detail":"invalid signature"}`.
     #[oai(status = 401)]
-    Unauthorized(Json<DetailBody>),
+    Unauthorized(Json<InvalidSignature>),
     /// Body larger than `MAX_BODY_BYTES`.
     #[oai(status = 413)]
-    TooLarge(Json<DetailBody>),
+    TooLarge(Json<BodyTooLarge>),
     /// Not JSON, not an object, or a field breaks a rule; every broken rule is listed.
     #[oai(status = 422)]
     Invalid(Json<ValidationErrorBody>),
     /// Storage unavailable or busy; nothing was stored. Retry after the given seconds.
     #[oai(status = 503)]
-    Unavailable(Json<DetailBody>, #[oai(header = "Retry-After")] u32),
+    Unavailable(Json<StorageUnavailable>, #[oai(header = "Retry-After")] u32),
 }
 
 #[OpenApi]
@@ -93,7 +94,7 @@ impl WebhookApi {
             {
                 HandshakeResponse::Ok(PlainText(c))
             }
-            _ => HandshakeResponse::Forbidden(Json(DetailBody::new("verification failed"))),
+            _ => HandshakeResponse::Forbidden(Json(VerificationFailed::default())),
         }
     }
 
@@ -104,15 +105,26 @@ impl WebhookApi {
     /// `X-Hub-Signature-256: sha256=<hex>`, or the Standard Webhooks headers
     /// (`webhook-id`, `webhook-timestamp`, `webhook-signature`, also under `svix-`).
     #[oai(path = "/webhook", method = "post", tag = "ApiTags::Webhook")]
+    #[allow(clippy::too_many_arguments, reason = "one parameter per documented signature header")]
     async fn ingest(
         &self,
         request: &Request,
         /// Hex HMAC-SHA256 of the raw body keyed with the secret.
         #[oai(name = "X-Signature")]
         _x_signature: Header<Option<String>>,
-        /// `sha256=` followed by the hex HMAC-SHA256 (the prefix is optional).
+        /// `sha256=` followed by the hex HMAC-SHA256 (the prefix is optional). Meta signs Cloud API
+        /// envelopes this way, with the app secret.
         #[oai(name = "X-Hub-Signature-256")]
         _x_hub_signature_256: Header<Option<String>>,
+        /// Standard Webhooks: the message id that is signed (`svix-id` also accepted).
+        #[oai(name = "webhook-id")]
+        _webhook_id: Header<Option<String>>,
+        /// Standard Webhooks: Unix seconds, within `SIGNATURE_TOLERANCE_SECS` of now (`svix-timestamp` also accepted).
+        #[oai(name = "webhook-timestamp")]
+        _webhook_timestamp: Header<Option<String>>,
+        /// Standard Webhooks: space-separated `v1,<base64 HMAC-SHA256 of id.timestamp.body>` (`svix-signature` also accepted).
+        #[oai(name = "webhook-signature")]
+        _webhook_signature: Header<Option<String>>,
         body: RawJson,
     ) -> WebhookResponse {
         let note = |result: &'static str, message_id: Option<&MessageId>| {
@@ -124,8 +136,7 @@ impl WebhookApi {
             Ok(raw) => raw,
             Err(BodyError::TooLarge) => {
                 note("payload_too_large", None);
-                let detail = format!("request body exceeds {} bytes", self.max_body_bytes);
-                return WebhookResponse::TooLarge(Json(DetailBody::new(detail)));
+                return WebhookResponse::TooLarge(Json(BodyTooLarge::new(self.max_body_bytes)));
             }
             Err(BodyError::Unreadable) => {
                 note("validation_error", None);
@@ -144,7 +155,7 @@ impl WebhookApi {
             Err(IngestError::Signature(reason)) => {
                 note("invalid_signature", None);
                 tracing::error!(reason = %reason, "webhook rejected: invalid signature");
-                WebhookResponse::Unauthorized(Json(DetailBody::new(INVALID_SIGNATURE)))
+                WebhookResponse::Unauthorized(Json(InvalidSignature::default()))
             }
             Err(IngestError::Invalid(errors)) => {
                 note("validation_error", None);
