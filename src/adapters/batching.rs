@@ -13,9 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::cursor::FeedCursor;
 use crate::domain::delivery::{Delivery, Stored};
 use crate::domain::message::MessageId;
-use crate::domain::ports::{MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
+use crate::domain::ports::{FeedPage, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::Stats;
 use crate::domain::status_query::StatusFilter;
@@ -208,6 +209,10 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
         self.store.get(message_id).await
     }
 
+    async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
+        self.store.feed(after, limit).await
+    }
+
     async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
         self.store.statuses(filter, page).await
     }
@@ -314,6 +319,9 @@ mod tests {
         }
         async fn get(&self, id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
             self.store.get(id).await
+        }
+        async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
+            self.store.feed(after, limit).await
         }
         async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
             self.store.statuses(filter, page).await

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
+use crate::domain::cursor::{FeedCursor, ListCursor};
 use crate::domain::delivery::{Delivery, DeliveryStatus, Stored};
 use crate::domain::message::{Message, MessageId};
 use crate::domain::ports::{
-    Inserted, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage, StoredStatus,
+    FeedPage, Inserted, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage, StoredStatus,
 };
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::{SenderCount, Stats, rank_senders};
@@ -25,6 +26,8 @@ struct State {
     by_order: BTreeMap<Key, StoredMessage>,
     received: HashMap<String, (Timestamp, Timestamp)>,
     statuses: BTreeMap<StatusKey, StoredStatus>,
+    /// Message ids in the order they were stored: the feed.
+    log: Vec<(Timestamp, String)>,
     status_keys: HashMap<(String, String), Timestamp>,
 }
 
@@ -35,6 +38,7 @@ impl State {
             return Inserted::Duplicate;
         }
         self.received.insert(id.clone(), (message.ts, received_at));
+        self.log.push((message.ts, id.clone()));
         self.by_order.insert((message.ts, id), StoredMessage { message, received_at });
         Inserted::Created
     }
@@ -129,8 +133,32 @@ impl MessageRepository for InMemoryMessages {
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
         self.check()?;
         let state = self.lock();
-        let (rows, total) = page_of(state.by_order.values().cloned(), |m| filter.matches(m), page);
-        Ok(MessagePage { rows, total })
+        let total = state.by_order.values().filter(|m| filter.matches(m)).count() as u64;
+        let after = |m: &StoredMessage| {
+            filter.after.as_ref().is_none_or(|c| (m.ts, m.message_id.as_str()) > (c.ts, c.message_id.as_str()))
+        };
+        let bigger = Page { limit: page.limit + 1, ..page };
+        let (mut rows, _) = page_of(state.by_order.values().cloned(), |m| filter.matches(m) && after(m), bigger);
+        let more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let next =
+            if more { rows.last().map(|m| ListCursor { ts: m.ts, message_id: m.message_id.clone() }) } else { None };
+        Ok(MessagePage { rows, total, next })
+    }
+
+    async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
+        self.check()?;
+        let state = self.lock();
+        let start = usize::try_from(after.major).unwrap_or(usize::MAX);
+        let rows: Vec<StoredMessage> = state
+            .log
+            .iter()
+            .skip(start)
+            .take(limit as usize)
+            .filter_map(|key| state.by_order.get(key).cloned())
+            .collect();
+        let next = FeedCursor { major: after.major + rows.len() as i64, minor: 0 };
+        Ok(FeedPage { rows, next })
     }
 
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {

@@ -1,5 +1,6 @@
 //! The pure core: domain values, ports and use cases. No HTTP, database, environment or clock here.
 
+pub mod cursor;
 pub mod delivery;
 pub mod error;
 pub mod message;

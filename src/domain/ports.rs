@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
+use super::cursor::{FeedCursor, ListCursor};
 use super::delivery::{Delivery, DeliveryStatus, Stored};
 use super::message::{Message, MessageId};
 use super::query::{MessageFilter, Page};
@@ -50,6 +51,17 @@ pub struct MessagePage {
     pub rows: Vec<StoredMessage>,
     /// How many messages match, ignoring pagination.
     pub total: u64,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<ListCursor>,
+}
+
+/// A page of the feed: messages in commit order, and where to continue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedPage {
+    /// In the order they were committed.
+    pub rows: Vec<StoredMessage>,
+    /// After the last of them; the cursor passed in when there are none.
+    pub next: FeedCursor,
 }
 
 /// A stored delivery status and when this service received it.
@@ -112,6 +124,13 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// # Errors
     /// Storage could not answer.
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError>;
+
+    /// The messages committed after `after`, at most `limit`, in commit order; only what is
+    /// durable, and each exactly once to a reader that always passes back the last cursor.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError>;
 
     /// One page of the statuses that match `filter`, and how many match in all.
     ///

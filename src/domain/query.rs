@@ -1,5 +1,6 @@
 //! The list-and-search query: filters and pagination, parsed from raw query-string values.
 
+use super::cursor::ListCursor;
 use super::delivery::{Kind, Source};
 use super::error::{FieldError, Location};
 use super::message::{MAX_TEXT_CHARS, Message, Msisdn, fold_case};
@@ -23,6 +24,9 @@ pub struct MessageFilter {
     pub source: Option<Source>,
     /// Exact provider `type`.
     pub kind: Option<Kind>,
+    /// Keyset paging: only rows after this one in the (`ts`, `message_id`) order. It narrows the
+    /// page, never `total`.
+    pub after: Option<ListCursor>,
 }
 
 /// A search needle, already case-folded; it is a literal: no character has a special meaning.
@@ -37,7 +41,8 @@ impl TextQuery {
 }
 
 impl MessageFilter {
-    /// Whether `message` passes every filter; the reference semantics every repository must match.
+    /// Whether `message` passes every filter but `after`; the reference semantics every
+    /// repository must match (`total` counts these).
     pub fn matches(&self, message: &Message) -> bool {
         self.from.as_ref().is_none_or(|f| message.from.as_ref() == Some(f))
             && self.since.is_none_or(|s| message.ts >= s)
@@ -82,6 +87,8 @@ pub struct RawListQuery {
     pub source: Option<String>,
     /// `type`.
     pub kind: Option<String>,
+    /// `cursor`.
+    pub cursor: Option<String>,
 }
 
 /// A validated list query.
@@ -107,12 +114,16 @@ impl RawListQuery {
         let text = check(&mut errors, "q", self.q.as_deref().map(parse_needle).transpose());
         let source = check(&mut errors, "source", self.source.as_deref().map(Source::parse).transpose());
         let kind = check(&mut errors, "type", self.kind.as_deref().map(Kind::parse).transpose());
-        match (limit, offset, from, since, text, source, kind) {
-            (Some(limit), Some(offset), Some(from), Some(since), Some(text), Some(source), Some(kind))
+        let after = check(&mut errors, "cursor", self.cursor.as_deref().map(ListCursor::parse).transpose());
+        if self.cursor.is_some() && self.offset.is_some() {
+            errors.push(FieldError::value(Location::Query, "cursor", "cannot be combined with offset"));
+        }
+        match (limit, offset, from, since, text, source, kind, after) {
+            (Some(limit), Some(offset), Some(from), Some(since), Some(text), Some(source), Some(kind), Some(after))
                 if errors.is_empty() =>
             {
                 Ok(ListQuery {
-                    filter: MessageFilter { from, since, text: text.flatten(), source, kind },
+                    filter: MessageFilter { from, since, text: text.flatten(), source, kind, after },
                     page: Page { limit, offset },
                 })
             }
@@ -178,6 +189,7 @@ mod tests {
             q: get("q"),
             source: get("source"),
             kind: get("type"),
+            cursor: get("cursor"),
         }
     }
 
@@ -218,6 +230,18 @@ mod tests {
         let errors = raw(&[("source", "telegram"), ("type", "two words")]).parse().unwrap_err();
         let names: Vec<_> = errors.iter().map(|e| e.loc[1].as_str()).collect();
         assert_eq!(names, ["source", "type"]);
+    }
+
+    #[test]
+    fn a_cursor_with_an_offset_is_refused() {
+        let cursor = ListCursor {
+            ts: Timestamp::from_micros(0).unwrap(),
+            message_id: crate::domain::message::MessageId::parse("m").unwrap(),
+        };
+        assert!(raw(&[("cursor", &cursor.encode())]).parse().unwrap().filter.after.is_some());
+        let errors = raw(&[("cursor", &cursor.encode()), ("offset", "0")]).parse().unwrap_err();
+        assert_eq!(errors[0].loc, ["query", "cursor"]);
+        assert_eq!(raw(&[("cursor", "garbage")]).parse().unwrap_err()[0].loc, ["query", "cursor"]);
     }
 
     #[test]

@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
+use super::cursor::FeedCursor;
 use super::delivery::{Delivery, Rejected, Source, Stored};
 use super::error::FieldError;
 use super::message::MessageId;
 use super::payload::decode_message;
 use super::ports::{
-    Clock, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier, StatusPage, StoredMessage,
+    Clock, FeedPage, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier, StatusPage, StoredMessage,
 };
 use super::query::ListQuery;
 use super::signature::{PresentedSignatures, SignatureError};
@@ -172,6 +173,14 @@ impl MessageService {
     /// Storage could not answer.
     pub async fn list(&self, query: &ListQuery) -> Result<MessagePage, RepoError> {
         self.repo.list(&query.filter, query.page).await
+    }
+
+    /// The next page of the feed.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
+        self.repo.feed(after, limit).await
     }
 
     /// The message with this id, with its provider's raw object.

@@ -7,6 +7,7 @@ mod cli;
 mod delivery_contract;
 mod durability;
 mod e2e;
+mod feed;
 mod full_disk;
 mod health;
 mod messages;

@@ -107,6 +107,77 @@ async fn list_matches_the_reference_semantics(repo: Arc<dyn MessageRepository>) 
     }
 }
 
+async fn cursor_pages_are_the_offset_pages_even_with_rows_inserted_before_the_cursor(repo: Arc<dyn MessageRepository>) {
+    let data = dataset();
+    let at = Timestamp::from_micros(0).unwrap();
+    for m in &data {
+        repo.insert(m.clone(), at).await.unwrap();
+    }
+    for filter in filters() {
+        let everything = repo.list(&filter, Page { limit: 100, offset: 0 }).await.unwrap();
+        let mut walked = Vec::new();
+        let mut cursor = None;
+        for page_number in 0.. {
+            let f = MessageFilter { after: cursor.clone(), ..filter.clone() };
+            let page = repo.list(&f, Page { limit: 7, offset: 0 }).await.unwrap();
+            let offset_page = repo.list(&filter, Page { limit: 7, offset: page_number * 7 }).await.unwrap();
+            assert_eq!(page.total, offset_page.total, "{filter:?}: total ignores the cursor");
+            if page_number < 2 {
+                assert_eq!(page.rows, offset_page.rows, "{filter:?} page {page_number}");
+            }
+            walked.extend(page.rows.iter().map(|m| m.message.clone()));
+            if page_number == 1 {
+                // Rows that sort before the cursor arrive mid-walk: later pages do not shift.
+                let early = message(&format!("early-{}", walked.len()), "+1102", 1_000, Some("hello early"));
+                repo.insert(early, at).await.unwrap();
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<Message> = everything.rows.into_iter().map(|m| m.message).collect();
+        assert_eq!(walked, expected, "{filter:?}: the walk is the offset order, each row once");
+    }
+}
+
+async fn the_feed_shows_each_message_once_in_commit_order(repo: Arc<dyn MessageRepository>) {
+    use webhook_ingest::domain::cursor::FeedCursor;
+    let data = dataset();
+    let at = Timestamp::from_micros(0).unwrap();
+    let mut committed = Vec::new();
+    for (i, m) in data.iter().enumerate() {
+        if repo.insert(m.clone(), at).await.unwrap() == Inserted::Created {
+            committed.push(m.message_id.clone());
+        }
+        if i % 3 == 0 {
+            // A redelivery writes nothing, so the feed does not repeat it.
+            repo.insert(m.clone(), at).await.unwrap();
+        }
+    }
+    let mut seen = Vec::new();
+    let mut after = FeedCursor::default();
+    loop {
+        let page = repo.feed(after, 7).await.unwrap();
+        if page.rows.is_empty() {
+            assert_eq!(page.next, after, "an empty page keeps the cursor");
+            break;
+        }
+        assert!(page.next > after, "the cursor moves forward");
+        seen.extend(page.rows.into_iter().map(|m| m.message_id.clone()));
+        after = page.next;
+    }
+    assert_eq!(seen, committed, "every committed message once, in commit order");
+    let late = message("late", "+1101", 1, Some("late but new"));
+    repo.insert(late, at).await.unwrap();
+    let page = repo.feed(after, 7).await.unwrap();
+    assert_eq!(
+        page.rows.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>(),
+        ["late"],
+        "an early ts still comes next"
+    );
+}
+
 async fn stats_match_the_reference(repo: Arc<dyn MessageRepository>) {
     let empty = repo.stats().await.unwrap();
     assert_eq!((empty.total_messages, empty.first_message_ts, empty.last_message_ts), (0, None, None));
@@ -214,6 +285,8 @@ contract!(
     a_delivery_stores_messages_and_statuses_once,
     statuses_match_the_reference_semantics,
     insert_reports_created_then_duplicate,
+    cursor_pages_are_the_offset_pages_even_with_rows_inserted_before_the_cursor,
+    the_feed_shows_each_message_once_in_commit_order,
     list_matches_the_reference_semantics,
     stats_match_the_reference,
     concurrent_duplicates_are_created_once

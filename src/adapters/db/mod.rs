@@ -4,6 +4,7 @@ mod checkpoint;
 mod clean;
 mod convert;
 mod entity;
+mod feed;
 mod maintenance;
 mod repository;
 mod status_reads;
@@ -123,7 +124,11 @@ pub async fn repository(
     policy: CheckpointPolicy,
 ) -> Result<SqlMessages, DbErr> {
     Ok(match connect_writer(config).await? {
-        Some(writer) => SqlMessages::with_writer(conn, writer, policy),
+        Some(writer) => {
+            let mut repo = SqlMessages::with_writer(conn, writer, policy);
+            repo.start_horizon().await?;
+            repo
+        }
         None => SqlMessages::new(conn),
     })
 }

@@ -15,11 +15,13 @@ use super::checkpoint::{CheckpointPolicy, WriteGate};
 use super::convert::{from_model, timestamp};
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
+use super::feed::Horizon;
 use super::{SqliteWriter, WalFile, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
+use crate::domain::cursor::{FeedCursor, ListCursor};
 use crate::domain::delivery::{Delivery, Stored};
 use crate::domain::message::MessageId;
-use crate::domain::ports::{MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
+use crate::domain::ports::{FeedPage, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::{SenderCount, Stats, rank_senders};
 use crate::domain::status_query::StatusFilter;
@@ -36,6 +38,8 @@ pub struct SqlMessages {
     pub(super) gate: WriteGate,
     /// The writer's background work (indexing for `q`, checkpoints), stopped with the last clone.
     maintenance: Option<Arc<StopOnDrop>>,
+    /// SQLite with a writer connection: how far the feed may show (see [`Horizon`]).
+    pub(super) horizon: Option<Arc<Horizon>>,
 }
 
 /// Aborts a background task when dropped.
@@ -51,7 +55,7 @@ impl Drop for StopOnDrop {
 impl SqlMessages {
     /// Wraps a pool whose schema has been migrated; it serves reads and writes.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), maintenance: None }
+        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), maintenance: None, horizon: None }
     }
 
     /// Reads from `db`, writes through `writer`, and runs the writer's background work by `policy`
@@ -59,7 +63,23 @@ impl SqlMessages {
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
         let gate = WriteGate::default();
         let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
-        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance: Some(Arc::new(StopOnDrop(task))) }
+        let maintenance = Some(Arc::new(StopOnDrop(task)));
+        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon: Some(Arc::default()) }
+    }
+
+    /// Starts the feed's horizon at the last stored row, once the log is synced: after a crash,
+    /// rows committed but never synced must not be shown before they are on disk.
+    ///
+    /// # Errors
+    /// The database cannot be read or the log cannot be synced.
+    pub(crate) async fn start_horizon(&mut self) -> Result<(), DbErr> {
+        if self.horizon.is_none() {
+            return Ok(());
+        }
+        self.flush().await.map_err(|e| DbErr::Custom(e.to_string()))?;
+        let last = super::feed::last_rowid(&self.writer).await?;
+        self.horizon = Some(Arc::new(Horizon::starting_at(last)));
+        Ok(())
     }
 
     pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
@@ -111,7 +131,7 @@ pub(super) fn unavailable(e: DbErr) -> RepoError {
     if full.iter().any(|f| text.contains(f)) { RepoError::Full(text) } else { RepoError::Unavailable(text) }
 }
 
-fn stored_message(row: super::entity::message::Model) -> Result<StoredMessage, RepoError> {
+pub(super) fn stored_message(row: super::entity::message::Model) -> Result<StoredMessage, RepoError> {
     from_model(row).map(|(message, received_at)| StoredMessage { message, received_at })
 }
 
@@ -265,17 +285,35 @@ impl MessageRepository for SqlMessages {
             Some(total) => total,
             None => select.clone().count(&txn).await.map_err(unavailable)?,
         };
-        let rows = select
+        let select = match &filter.after {
+            // Keyset paging: one index range, at any depth.
+            Some(after) => {
+                let key = Expr::tuple([Expr::col((Entity, Column::Ts)), Expr::col((Entity, Column::MessageId))]);
+                let bound = Expr::tuple([Expr::val(after.ts.as_micros()), Expr::val(after.message_id.as_str())]);
+                select.filter(key.gt(bound))
+            }
+            None => select,
+        };
+        // One row more than the page tells whether another page follows.
+        let mut rows = select
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
-            .limit(u64::from(page.limit))
+            .limit(u64::from(page.limit) + 1)
             .offset(page.offset)
             .all(&txn)
             .await
             .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
-        let rows = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
-        Ok(MessagePage { rows, total })
+        let more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        let rows: Vec<StoredMessage> = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
+        let next =
+            if more { rows.last().map(|m| ListCursor { ts: m.ts, message_id: m.message_id.clone() }) } else { None };
+        Ok(MessagePage { rows, total, next })
+    }
+
+    async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
+        super::feed::page(&self.db, self.horizon.as_deref(), after, limit).await
     }
 
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {

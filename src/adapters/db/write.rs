@@ -147,7 +147,18 @@ impl BatchInsert for SqlMessages {
             }
         }
         count_senders(&txn, &per_sender).await.map_err(unavailable)?;
+        let top = match &self.horizon {
+            Some(_) if !messages.is_empty() => Some(super::feed::last_rowid(&txn).await.map_err(unavailable)?),
+            _ => None,
+        };
         txn.commit().await.map_err(unavailable)?;
+        if let (Some(horizon), Some(top)) = (&self.horizon, top) {
+            horizon.committed(top);
+            if self.wal.is_none() {
+                // Commits are as durable as this configuration makes them; no sync follows.
+                horizon.synced(top);
+            }
+        }
         Ok(outcomes(&batch, messages, statuses))
     }
 
@@ -164,9 +175,15 @@ impl BatchInsert for SqlMessages {
         let Some(wal) = self.wal.clone() else {
             return Ok(());
         };
+        let upto = self.horizon.as_ref().map(|h| h.syncing());
         let synced = tokio::task::spawn_blocking(move || wal.sync()).await;
         match synced {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if let (Some(horizon), Some(upto)) = (&self.horizon, upto) {
+                    horizon.synced(upto);
+                }
+                Ok(())
+            }
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::StorageFull => {
                 Err(RepoError::Full(format!("fsync of the write-ahead log failed: {e}")))
             }

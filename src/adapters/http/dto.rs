@@ -139,11 +139,15 @@ pub struct MessageList {
     pub limit: u32,
     /// The number of matches skipped.
     pub offset: u64,
+    /// Pass as `cursor` (with the same filters) for the next page; absent on the last page, so
+    /// that the original page shape is unchanged where there is nothing more.
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
 }
 
 impl Example for MessageList {
     fn example() -> Self {
-        Self { data: vec![MessageDto::example()], total: 1, limit: 50, offset: 0 }
+        Self { data: vec![MessageDto::example()], total: 1, limit: 50, offset: 0, next_cursor: None }
     }
 }
 

@@ -10,6 +10,7 @@ use super::dto_errors::{BearerRequired, NotFound, StorageUnavailable};
 use super::dto_message::MessageDetail;
 use super::dto_status::{StatusDto, StatusList};
 use super::{ApiTags, unavailable_body};
+use crate::domain::cursor::ListCursor;
 use crate::domain::message::MessageId;
 use crate::domain::ports::RepoError;
 use crate::domain::query::RawListQuery;
@@ -129,6 +130,9 @@ impl MessagesApi {
         /// Exact provider message type, e.g. `text`, `image`, `interactive`.
         #[oai(name = "type")]
         kind: Query<Option<String>>,
+        /// Continue after the last row of a page: its `next_cursor`, with the same filters. One
+        /// index range at any depth; not combinable with `offset`.
+        cursor: Query<Option<String>>,
     ) -> ListResponse {
         if !auth.allows(self.token.as_ref()) {
             return ListResponse::Unauthorized(unauthorized());
@@ -141,6 +145,7 @@ impl MessagesApi {
             q: q.0,
             source: source.0,
             kind: kind.0,
+            cursor: cursor.0,
         };
         let query = match raw.parse() {
             Ok(query) => query,
@@ -152,6 +157,7 @@ impl MessagesApi {
                 total: page.total,
                 limit: query.page.limit,
                 offset: query.page.offset,
+                next_cursor: page.next.as_ref().map(ListCursor::encode),
             })),
             Err(e) => ListResponse::Unavailable(log_unavailable(&e)),
         }

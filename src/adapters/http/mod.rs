@@ -9,6 +9,7 @@ pub mod dto_errors;
 pub mod dto_message;
 pub mod dto_status;
 pub mod dto_twilio;
+mod feed;
 mod messages;
 mod observe;
 mod ops;
@@ -24,6 +25,7 @@ use crate::adapters::metrics::Metrics;
 use crate::domain::service::MessageService;
 pub use auth::Token;
 use dto_errors::StorageUnavailable;
+pub use feed::FeedApi;
 pub use messages::MessagesApi;
 pub use ops::OpsApi;
 pub use twilio::TwilioApi;
@@ -56,7 +58,7 @@ pub struct HttpConfig {
     pub webhook_verify_token: Option<Token>,
 }
 
-type Apis = (WebhookApi, TwilioApi, MessagesApi, OpsApi);
+type Apis = (WebhookApi, TwilioApi, MessagesApi, FeedApi, OpsApi);
 
 /// The OpenAPI service: the operations and their document.
 pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<Apis, ()> {
@@ -64,6 +66,7 @@ pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<
         WebhookApi::new(service.clone(), config.max_body_bytes, config.webhook_verify_token.clone()),
         TwilioApi::new(service.clone(), config.max_body_bytes),
         MessagesApi::new(service.clone(), config.read_api_token.clone()),
+        FeedApi::new(service.clone(), config.read_api_token.clone()),
         OpsApi::new(service.clone(), config.metrics.clone()),
     );
     OpenApiService::new(apis, "Webhook Ingest", env!("CARGO_PKG_VERSION")).description(

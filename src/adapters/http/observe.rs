@@ -63,6 +63,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/webhook/twilio",
         "/messages",
         "/statuses",
+        "/feed",
         "/stats",
         "/health/live",
         "/health/ready",

@@ -1,0 +1,180 @@
+//! `GET /feed`: every stored message once, in commit order, from a cursor.
+//!
+//! SQLite has one writer, so rowids grow in commit order; the feed shows rows up to the highest
+//! rowid whose write-ahead log has been synced ([`Horizon`]), so a power cut can never take back a
+//! message a consumer has seen.
+//!
+//! On PostgreSQL several replicas commit concurrently, and sequence values are taken in one order
+//! and committed in another: a reader that has passed sequence 10 could later miss a row with
+//! sequence 9 whose transaction was still open. So each row records the id of the transaction
+//! that wrote it (`feed_xid`, with `feed_seq` ordering rows inside it), and the feed shows only
+//! rows of transactions older than the oldest one still running (the snapshot's `xmin`): every
+//! such transaction has ended, so no row can ever appear behind the cursor. Transactions that do
+//! not overlap are shown in commit order; overlapping ones in transaction-id order, which is
+//! consistent with their commits. A long-running transaction anywhere on the server holds the
+//! feed back (never makes it skip).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
+};
+
+use super::entity::message::{Column, Entity};
+use super::repository::{stored_message, unavailable};
+use crate::domain::cursor::FeedCursor;
+use crate::domain::ports::{FeedPage, RepoError};
+
+/// SQLite: the rowids committed, and of those the rowids known to be on disk.
+#[derive(Debug, Default)]
+pub struct Horizon {
+    committed: AtomicI64,
+    durable: AtomicI64,
+}
+
+impl Horizon {
+    /// Everything up to `rowid` is committed and on disk (at start-up, after a sync).
+    pub fn starting_at(rowid: i64) -> Self {
+        Self { committed: AtomicI64::new(rowid), durable: AtomicI64::new(rowid) }
+    }
+
+    /// A group up to `rowid` has committed.
+    pub fn committed(&self, rowid: i64) {
+        self.committed.fetch_max(rowid, Ordering::AcqRel);
+    }
+
+    /// The rowid a sync that starts now will make durable.
+    pub fn syncing(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// A sync that began at `rowid` has succeeded.
+    pub fn synced(&self, rowid: i64) {
+        self.durable.fetch_max(rowid, Ordering::AcqRel);
+    }
+
+    fn durable(&self) -> i64 {
+        self.durable.load(Ordering::Acquire)
+    }
+}
+
+/// The next page of the feed after `after`: at most `limit` messages, and where to go on.
+///
+/// # Errors
+/// Storage could not answer.
+pub async fn page(
+    db: &DatabaseConnection,
+    horizon: Option<&Horizon>,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<FeedPage, RepoError> {
+    let positions = match db.get_database_backend() {
+        DbBackend::Postgres => postgres_positions(db, after, limit).await,
+        _ => sqlite_positions(db, horizon.map_or(i64::MAX, Horizon::durable), after, limit).await,
+    }
+    .map_err(unavailable)?;
+    let Some(&(last, _)) = positions.last() else {
+        return Ok(FeedPage { rows: Vec::new(), next: after });
+    };
+    let ids: Vec<&str> = positions.iter().map(|(_, id)| id.as_str()).collect();
+    let mut by_id: HashMap<String, _> = Entity::find()
+        .filter(Column::MessageId.is_in(ids))
+        .all(db)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|row| (row.message_id.clone(), row))
+        .collect();
+    let rows = positions.iter().filter_map(|(_, id)| by_id.remove(id)).map(stored_message).collect::<Result<_, _>>()?;
+    Ok(FeedPage { rows, next: last })
+}
+
+async fn sqlite_positions(
+    db: &DatabaseConnection,
+    durable: i64,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Vec<(FeedCursor, String)>, DbErr> {
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "SELECT rowid, message_id FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+        [after.major.into(), durable.into(), i64::from(limit).into()],
+    );
+    let rows = db.query_all_raw(stmt).await?;
+    rows.into_iter()
+        .map(|r| Ok((FeedCursor { major: r.try_get_by_index(0)?, minor: 0 }, r.try_get_by_index(1)?)))
+        .collect()
+}
+
+async fn postgres_positions(
+    db: &DatabaseConnection,
+    after: FeedCursor,
+    limit: u32,
+) -> Result<Vec<(FeedCursor, String)>, DbErr> {
+    let stmt = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT feed_xid::text::bigint, feed_seq, message_id FROM messages \
+         WHERE (feed_xid, feed_seq) > ($1::text::xid8, $2) \
+           AND feed_xid < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY feed_xid, feed_seq LIMIT $3",
+        [after.major.to_string().into(), after.minor.into(), i64::from(limit).into()],
+    );
+    let rows = db.query_all_raw(stmt).await?;
+    rows.into_iter()
+        .map(|r| {
+            let cursor = FeedCursor { major: r.try_get_by_index(0)?, minor: r.try_get_by_index(1)? };
+            Ok((cursor, r.try_get_by_index(2)?))
+        })
+        .collect()
+}
+
+/// The highest rowid stored, to start the horizon from.
+///
+/// # Errors
+/// The database cannot be reached.
+pub async fn last_rowid(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    super::repository::sqlite_scalar(db, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::adapters::batching::BatchInsert;
+    use crate::adapters::db::checkpoint::CheckpointPolicy;
+    use crate::adapters::db::test_support::{group, open};
+    use crate::domain::ports::MessageRepository;
+
+    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_shows_nothing_before_its_log_is_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_conn, repo) = open(&dir.path().join("f.db"), BY_HAND).await;
+        repo.insert_batch(group(0, 5)).await.unwrap();
+        let unsynced = repo.feed(FeedCursor::default(), 100).await.unwrap();
+        assert!(unsynced.rows.is_empty(), "committed but not synced: not in the feed");
+        let all = crate::domain::query::MessageFilter::default();
+        let listed = repo.list(&all, crate::domain::query::Page::default()).await.unwrap();
+        assert_eq!(listed.total, 5, "while /messages already sees them");
+        repo.flush().await.unwrap();
+        let synced = repo.feed(FeedCursor::default(), 100).await.unwrap();
+        assert_eq!(synced.rows.len(), 5);
+        assert_eq!(synced.next, FeedCursor { major: 5, minor: 0 });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn after_a_restart_the_feed_goes_on_from_what_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let (conn, repo) = open(&path, BY_HAND).await;
+        repo.insert_batch(group(0, 3)).await.unwrap();
+        repo.close().await.unwrap();
+        conn.close().await.unwrap();
+        // The rows committed before the stop were synced at start-up, so they are shown.
+        let (_conn, repo) = open(&path, BY_HAND).await;
+        assert_eq!(repo.feed(FeedCursor::default(), 100).await.unwrap().rows.len(), 3);
+    }
+}

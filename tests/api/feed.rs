@@ -1,0 +1,156 @@
+//! `GET /feed` and `GET /messages?cursor=` through the real app: long polling, exactly once across
+//! two replicas on PostgreSQL with transactions that commit out of order.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use poem::http::StatusCode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, fresh_postgres_database, msg};
+
+/// Reads the feed from `after` until it answers empty; returns the ids and the last cursor.
+async fn drain(app: &TestApp, mut after: Option<String>) -> (Vec<String>, Option<String>) {
+    let mut ids = Vec::new();
+    loop {
+        let path = match &after {
+            Some(c) => format!("/feed?limit=7&after={c}"),
+            None => "/feed?limit=7".to_owned(),
+        };
+        let page = app.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let data = page.body["data"].as_array().unwrap().clone();
+        after = page.body["next_cursor"].as_str().map(str::to_owned);
+        if data.is_empty() {
+            return (ids, after);
+        }
+        ids.extend(data.iter().map(|m| m["message_id"].as_str().unwrap().to_owned()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_request_is_answered_when_a_message_arrives() {
+    let app = std::sync::Arc::new(TestApp::sqlite().await);
+    let (_, cursor) = drain(&app, None).await;
+    let started = Instant::now();
+    let empty = app.get(&format!("/feed?wait=1&after={}", cursor.clone().unwrap())).await;
+    assert_eq!(empty.body["data"], serde_json::json!([]));
+    assert!(started.elapsed() >= Duration::from_millis(900), "an empty answer waits out `wait`");
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            app.seed(&[msg("arrives", "+15550001", "2025-01-15T10:00:00Z", Some("x"))]).await;
+        })
+    };
+    let started = Instant::now();
+    let page = app.get(&format!("/feed?wait=20&after={}", cursor.unwrap())).await;
+    writer.await.unwrap();
+    assert_eq!(page.body["data"][0]["message_id"], "arrives");
+    assert!(started.elapsed() < Duration::from_secs(10), "answered when the message came, not after 20 s");
+    let bad = app.get("/feed?limit=0&wait=31&after=nonsense").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["detail"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn message_pages_carry_a_cursor_until_the_last() {
+    let app = TestApp::sqlite().await;
+    let messages: Vec<Value> =
+        (0..5).map(|i| msg(&format!("c-{i}"), "+15550001", &format!("2025-01-15T10:0{i}:00Z"), None)).collect();
+    app.seed(&messages).await;
+    let first = app.get("/messages?limit=2").await.body;
+    assert_eq!(first["total"], 5);
+    let mut ids: Vec<String> = Vec::new();
+    let mut page = first;
+    loop {
+        ids.extend(page["data"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => page = app.get(&format!("/messages?limit=2&cursor={cursor}")).await.body,
+            None => break,
+        }
+    }
+    assert_eq!(ids, ["c-0", "c-1", "c-2", "c-3", "c-4"]);
+    let cursor = app.get("/messages?limit=2").await.body["next_cursor"].as_str().unwrap().to_owned();
+    let both = app.get(&format!("/messages?cursor={cursor}&offset=2")).await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(both.body["detail"][0]["loc"], serde_json::json!(["query", "cursor"]));
+}
+
+async fn hold_open(conn: &DatabaseConnection, id: &str) -> sea_orm::DatabaseTransaction {
+    let txn = conn.begin().await.unwrap();
+    txn.execute_unprepared(&format!(
+        "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, text_folded, created_at) \
+         VALUES ('{id}', '+15550009', '+15550002', 0, NULL, NULL, 0)"
+    ))
+    .await
+    .unwrap();
+    txn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_POSTGRES_URL was not set when the tests were built")]
+async fn transactions_committing_out_of_order_are_seen_once_and_never_skipped() {
+    let url = fresh_postgres_database().await;
+    let app = TestApp::with_url(url.clone(), |_| {}).await;
+    let raw = Database::connect(url).await.unwrap();
+    // A takes its transaction id first and stays open while B commits.
+    let a = hold_open(&raw, "held-a").await;
+    app.seed(&[msg("b", "+15550001", "2025-01-15T10:00:00Z", None)]).await;
+    let (seen, cursor) = drain(&app, None).await;
+    assert!(seen.is_empty(), "b is held back while an older transaction may still commit: {seen:?}");
+    a.commit().await.unwrap();
+    let (seen, cursor) = drain(&app, cursor).await;
+    assert_eq!(seen, ["held-a", "b"]);
+    // Two open at once, the younger committed first: nothing until both have ended.
+    let c1 = hold_open(&raw, "c1").await;
+    let c2 = hold_open(&raw, "c2").await;
+    c2.commit().await.unwrap();
+    let (seen, cursor) = drain(&app, cursor).await;
+    assert!(seen.is_empty(), "{seen:?}");
+    c1.commit().await.unwrap();
+    let (seen, _) = drain(&app, cursor).await;
+    assert_eq!(seen, ["c1", "c2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_POSTGRES_URL was not set when the tests were built")]
+async fn a_consumer_sees_every_message_of_two_replicas_exactly_once_while_they_write() {
+    let url = fresh_postgres_database().await;
+    let replicas =
+        std::sync::Arc::new([TestApp::with_url(url.clone(), |_| {}).await, TestApp::with_url(url, |_| {}).await]);
+    let mut writers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let replicas = replicas.clone();
+        writers.spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..40 {
+                let id = format!("w{w}-{i}");
+                // Every message goes to both replicas, as a provider retrying elsewhere would.
+                for app in replicas.iter() {
+                    let r = app.post_signed(&msg(&id, "+15550001", "2025-01-15T10:00:00Z", None).to_string()).await;
+                    assert_eq!(r.status, StatusCode::OK);
+                }
+                acked.push(id);
+            }
+            acked
+        });
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let consumer_app = &replicas[1];
+    while !writers.is_empty() {
+        let (ids, next) = drain(consumer_app, cursor).await;
+        seen.extend(ids);
+        cursor = next;
+        if let Some(done) = writers.try_join_next() {
+            done.unwrap();
+        }
+    }
+    let (ids, _) = drain(consumer_app, cursor).await;
+    seen.extend(ids);
+    let unique: HashSet<&String> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len(), "no message twice");
+    assert_eq!(seen.len(), 160, "every acknowledged message once");
+}
