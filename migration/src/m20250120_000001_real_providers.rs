@@ -4,7 +4,9 @@
 //! (message id, status), so a redelivered status is stored once.
 //!
 //! SQLite cannot drop a NOT NULL constraint in place, so `messages` is rebuilt, keeping every
-//! rowid: the FTS5 index for `q` refers to rows by rowid.
+//! rowid: the FTS5 index for `q` refers to rows by rowid. The rowid becomes an AUTOINCREMENT
+//! column (`seq`), so that a deleted row's rowid is never given to a new one: the text indexer and
+//! the feed both remember how far they got by rowid.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, text, text_null};
@@ -19,21 +21,24 @@ const SQLITE_UP: &[&str] = &[
     // The old table moves aside and the new one takes its name, rather than the other way round:
     // SQLite refuses to rename a table to `messages` while the FTS5 index names it as its content.
     "ALTER TABLE messages RENAME TO messages_v1",
-    "CREATE TABLE messages (message_id TEXT NOT NULL PRIMARY KEY, from_msisdn TEXT NULL, \
-         to_msisdn TEXT NOT NULL, ts BIGINT NOT NULL, text TEXT NULL, text_folded TEXT NULL, \
-         created_at BIGINT NOT NULL, source TEXT NOT NULL DEFAULT 'webhook', \
+    "CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE, \
+         from_msisdn TEXT NULL, to_msisdn TEXT NOT NULL, ts BIGINT NOT NULL, text TEXT NULL, \
+         text_folded TEXT NULL, created_at BIGINT NOT NULL, source TEXT NOT NULL DEFAULT 'webhook', \
          kind TEXT NOT NULL DEFAULT 'text', parts TEXT NULL, raw TEXT NULL)",
-    "INSERT INTO messages (rowid, message_id, from_msisdn, to_msisdn, ts, text, text_folded, created_at) \
+    "INSERT INTO messages (seq, message_id, from_msisdn, to_msisdn, ts, text, text_folded, created_at) \
          SELECT rowid, message_id, from_msisdn, to_msisdn, ts, text, text_folded, created_at FROM messages_v1",
     "DROP TABLE messages_v1",
     "CREATE INDEX idx_messages_ts_id ON messages (ts, message_id)",
     "CREATE INDEX idx_messages_from_ts_id ON messages (from_msisdn, ts, message_id)",
+    // Retention deletes by time of receipt.
+    "CREATE INDEX idx_messages_created ON messages (created_at)",
 ];
 
 const POSTGRES_UP: &[&str] = &[
     "ALTER TABLE messages ALTER COLUMN from_msisdn DROP NOT NULL",
     "ALTER TABLE messages ADD COLUMN source TEXT NOT NULL DEFAULT 'webhook', \
          ADD COLUMN kind TEXT NOT NULL DEFAULT 'text', ADD COLUMN parts TEXT NULL, ADD COLUMN raw TEXT NULL",
+    "CREATE INDEX IF NOT EXISTS idx_messages_created ON messages (created_at)",
 ];
 
 // Going back drops what the old schema cannot hold: messages without a number, and the new columns.
@@ -52,6 +57,7 @@ const SQLITE_DOWN: &[&str] = &[
 ];
 
 const POSTGRES_DOWN: &[&str] = &[
+    "DROP INDEX IF EXISTS idx_messages_created",
     "DELETE FROM messages WHERE from_msisdn IS NULL",
     "ALTER TABLE messages DROP COLUMN source, DROP COLUMN kind, DROP COLUMN parts, DROP COLUMN raw",
     "ALTER TABLE messages ALTER COLUMN from_msisdn SET NOT NULL",
@@ -127,6 +133,16 @@ async fn create_statuses(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(Statuses::Ts)
                 .col(Statuses::MessageId)
                 .col(Statuses::Status)
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .if_not_exists()
+                .name("idx_statuses_created")
+                .table(Statuses::Table)
+                .col(Statuses::CreatedAt)
                 .to_owned(),
         )
         .await

@@ -213,6 +213,26 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
         self.store.feed(after, limit).await
     }
 
+    async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError> {
+        self.store.delete(message_id).await
+    }
+
+    async fn export_page(&self, filter: &MessageFilter, limit: u32) -> Result<MessagePage, RepoError> {
+        self.store.export_page(filter, limit).await
+    }
+
+    async fn purge(&self, cutoff: Timestamp, batch: u32) -> Result<u64, RepoError> {
+        self.store.purge(cutoff, batch).await
+    }
+
+    fn deleted_rows(&self) -> u64 {
+        self.store.deleted_rows()
+    }
+
+    fn storage_bytes(&self) -> Option<u64> {
+        self.store.storage_bytes()
+    }
+
     async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
         self.store.statuses(filter, page).await
     }
@@ -322,6 +342,12 @@ mod tests {
         }
         async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
             self.store.feed(after, limit).await
+        }
+        async fn delete(&self, id: &MessageId) -> Result<bool, RepoError> {
+            self.store.delete(id).await
+        }
+        async fn purge(&self, cutoff: Timestamp, batch: u32) -> Result<u64, RepoError> {
+            self.store.purge(cutoff, batch).await
         }
         async fn statuses(&self, filter: &StatusFilter, page: Page) -> Result<StatusPage, RepoError> {
             self.store.statuses(filter, page).await

@@ -146,18 +146,61 @@ impl MessageRepository for InMemoryMessages {
         Ok(MessagePage { rows, total, next })
     }
 
+    async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError> {
+        self.check()?;
+        let mut state = self.lock();
+        let Some((ts, _)) = state.received.remove(message_id.as_str()) else { return Ok(false) };
+        state.by_order.remove(&(ts, message_id.as_str().to_owned()));
+        Ok(true)
+    }
+
+    async fn purge(&self, cutoff: Timestamp, batch: u32) -> Result<u64, RepoError> {
+        self.check()?;
+        let mut state = self.lock();
+        let mut old: Vec<(Timestamp, String)> = state
+            .by_order
+            .values()
+            .filter(|m| m.received_at < cutoff)
+            .map(|m| (m.received_at, m.message_id.as_str().to_owned()))
+            .collect();
+        old.sort();
+        old.truncate(batch as usize);
+        for (_, id) in &old {
+            if let Some((ts, _)) = state.received.remove(id) {
+                state.by_order.remove(&(ts, id.clone()));
+            }
+        }
+        let mut old_statuses: Vec<(Timestamp, StatusKey)> = state
+            .statuses
+            .iter()
+            .filter(|(_, s)| s.received_at < cutoff)
+            .map(|(k, s)| (s.received_at, k.clone()))
+            .collect();
+        old_statuses.sort();
+        old_statuses.truncate(batch as usize);
+        for (_, key) in &old_statuses {
+            state.statuses.remove(key);
+            state.status_keys.remove(&(key.1.clone(), key.2.clone()));
+        }
+        Ok((old.len() + old_statuses.len()) as u64)
+    }
+
     async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
         self.check()?;
         let state = self.lock();
         let start = usize::try_from(after.major).unwrap_or(usize::MAX);
-        let rows: Vec<StoredMessage> = state
-            .log
-            .iter()
-            .skip(start)
-            .take(limit as usize)
-            .filter_map(|key| state.by_order.get(key).cloned())
-            .collect();
-        let next = FeedCursor { major: after.major + rows.len() as i64, minor: 0 };
+        let mut rows = Vec::new();
+        let mut next = after;
+        // A deleted message leaves its place in the log; the cursor passes over it.
+        for (i, key) in state.log.iter().enumerate().skip(start) {
+            if rows.len() == limit as usize {
+                break;
+            }
+            if let Some(row) = state.by_order.get(key) {
+                rows.push(row.clone());
+                next = FeedCursor { major: i as i64 + 1, minor: 0 };
+            }
+        }
         Ok(FeedPage { rows, next })
     }
 

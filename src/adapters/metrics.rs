@@ -18,6 +18,8 @@ pub struct Metrics {
     latency: HistogramVec,
     storage_errors: IntCounter,
     failed_writes: IntCounter,
+    deleted_rows: IntCounter,
+    database_bytes: IntGauge,
     messages_stored: IntGauge,
 }
 
@@ -87,6 +89,14 @@ impl Metrics {
             "storage_write_failures_total",
             "Write transactions (groups of deliveries) whose commit or sync failed; every request in them got a 503",
         ));
+        let deleted_rows = defined(IntCounter::new(
+            "storage_deleted_rows_total",
+            "Messages and statuses deleted by retention and erasure",
+        ));
+        let database_bytes = defined(IntGauge::new(
+            "database_bytes",
+            "Bytes the SQLite database and its log take on disk, read at scrape time",
+        ));
         let messages_stored = defined(IntGauge::new("messages_stored", "Messages in storage, read at scrape time"));
         let build_info = defined(IntGaugeVec::new(
             Opts::new("build_info", "Always 1; labels name the running build"),
@@ -116,6 +126,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(storage_errors.clone()),
             Box::new(failed_writes.clone()),
+            Box::new(deleted_rows.clone()),
+            Box::new(database_bytes.clone()),
             Box::new(messages_stored.clone()),
             Box::new(build_info),
         ] {
@@ -129,6 +141,8 @@ impl Metrics {
             latency,
             storage_errors,
             failed_writes,
+            deleted_rows,
+            database_bytes,
             messages_stored,
         }
     }
@@ -156,6 +170,14 @@ impl Metrics {
     /// Records `n` updates of one delivery; every label comes from a fixed set of words.
     pub fn observe_updates(&self, source: &str, kind: &str, outcome: &str, n: u64) {
         self.webhook_updates.with_label_values(&[source, kind, outcome]).inc_by(n);
+    }
+
+    /// Brings the deleted-row counter up to `total`, and sets the database size when known.
+    pub fn set_storage_use(&self, deleted: u64, bytes: Option<u64>) {
+        self.deleted_rows.inc_by(deleted.saturating_sub(self.deleted_rows.get()));
+        if let Some(bytes) = bytes {
+            self.database_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     /// Sets the stored-message gauge.

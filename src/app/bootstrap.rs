@@ -41,6 +41,8 @@ pub struct Application {
     /// The repository, to close its pool at shutdown.
     pub repository: SqlMessages,
     http: HttpConfig,
+    /// The retention task, when `RETENTION_DAYS` is set.
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -78,7 +80,8 @@ impl Application {
             ),
             None => {}
         }
-        Ok(Self { service, repository, http })
+        let retention = settings.retention_days.map(|days| super::retention::spawn(service.clone(), days));
+        Ok(Self { service, repository, http, retention })
     }
 
     /// The HTTP application over this core.
@@ -106,6 +109,9 @@ impl Application {
             .idle_timeout(Duration::from_secs(60))
             .run_with_graceful_shutdown(self.endpoint(), shutdown, Some(grace))
             .await;
+        if let Some(task) = &self.retention {
+            task.abort();
+        }
         if let Err(e) = self.repository.close().await {
             tracing::warn!(error = %e, "closing the database pool failed");
         }

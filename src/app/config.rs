@@ -31,6 +31,7 @@ const STRING_KEYS: &[&str] = &[
 /// Variables parsed as numbers.
 const NUMBER_KEYS: &[&str] = &[
     "port",
+    "retention_days",
     "max_body_bytes",
     "signature_tolerance_secs",
     "shutdown_timeout_secs",
@@ -87,6 +88,9 @@ pub struct Settings {
     /// Bound on waiting for a pooled connection before answering 503.
     #[validate(range(min = 1, max = 600))]
     pub db_acquire_timeout_secs: u64,
+    /// Messages and statuses received longer ago than this many days are deleted; unset keeps all.
+    #[validate(range(min = 1, max = 36_500))]
+    pub retention_days: Option<u32>,
     /// `full` (default: a 200 survives power loss) or `normal` (survives a crash of the process).
     #[validate(custom(function = "valid_synchronous"))]
     pub sqlite_synchronous: String,
@@ -114,6 +118,7 @@ impl Default for Settings {
             db_connect_timeout_secs: 5,
             db_acquire_timeout_secs: 5,
             sqlite_synchronous: "full".into(),
+            retention_days: None,
         }
     }
 }

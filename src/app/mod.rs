@@ -5,5 +5,6 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod header_deadline;
+pub mod retention;
 pub mod send;
 pub mod telemetry;

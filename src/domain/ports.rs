@@ -119,6 +119,16 @@ pub trait MessageRepository: Send + Sync + 'static {
         stored.messages.first().copied().ok_or_else(|| RepoError::Unavailable("insert reported no outcome".into()))
     }
 
+    /// The next rows of an export: up to `limit` matches after `filter.after`, with the cursor
+    /// after them; `total` is not counted (0), so a walk over every match stays linear.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    async fn export_page(&self, filter: &MessageFilter, limit: u32) -> Result<MessagePage, RepoError> {
+        let page = self.list(filter, Page { limit, offset: 0 }).await?;
+        Ok(MessagePage { total: 0, ..page })
+    }
+
     /// The message with this id.
     ///
     /// # Errors
@@ -131,6 +141,30 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// # Errors
     /// Storage could not answer.
     async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError>;
+
+    /// Deletes the message with this id, its raw object and its search entry, and takes it out of
+    /// the counts; `Ok(true)` when there was one.
+    ///
+    /// # Errors
+    /// Storage could not answer; nothing was deleted.
+    async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError>;
+
+    /// Deletes at most `batch` messages and at most `batch` statuses received before `cutoff`,
+    /// oldest first; returns how many rows went (0 once nothing older is left).
+    ///
+    /// # Errors
+    /// Storage could not answer; what earlier batches deleted stays deleted.
+    async fn purge(&self, cutoff: Timestamp, batch: u32) -> Result<u64, RepoError>;
+
+    /// Rows deleted since start-up (erasures and retention).
+    fn deleted_rows(&self) -> u64 {
+        0
+    }
+
+    /// Bytes the database takes on disk, where the store can tell.
+    fn storage_bytes(&self) -> Option<u64> {
+        None
+    }
 
     /// One page of the statuses that match `filter`, and how many match in all.
     ///

@@ -183,6 +183,41 @@ impl MessageService {
         self.repo.feed(after, limit).await
     }
 
+    /// The next page of an export of every match of `query`'s filter, in `ts` order.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn export_page(&self, query: &ListQuery, limit: u32) -> Result<MessagePage, RepoError> {
+        self.repo.export_page(&query.filter, limit).await
+    }
+
+    /// Deletes the message with this id (an erasure request); whether there was one.
+    ///
+    /// # Errors
+    /// Storage could not answer; nothing was deleted.
+    pub async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError> {
+        self.repo.delete(message_id).await
+    }
+
+    /// Deletes one batch of messages and statuses received more than `days` days ago, by the
+    /// clock; returns how many rows went.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn purge_older_than(&self, days: u32, batch: u32) -> Result<u64, RepoError> {
+        let window = i64::from(days) * 86_400 * 1_000_000;
+        // A window reaching before any representable instant keeps everything.
+        match Timestamp::from_micros(self.clock.now().as_micros().saturating_sub(window)) {
+            Some(cutoff) => self.repo.purge(cutoff, batch).await,
+            None => Ok(0),
+        }
+    }
+
+    /// Rows deleted since start-up, and the bytes storage takes on disk where it can tell.
+    pub fn storage_use(&self) -> (u64, Option<u64>) {
+        (self.repo.deleted_rows(), self.repo.storage_bytes())
+    }
+
     /// The message with this id, with its provider's raw object.
     ///
     /// # Errors
@@ -305,6 +340,24 @@ mod tests {
     async fn readiness_needs_a_secret() {
         assert!(matches!(service(InMemoryMessages::default(), &[]).readiness().await, Readiness::NotReady(_)));
         assert_eq!(service(InMemoryMessages::default(), &[SECRET]).readiness().await, Readiness::Ready);
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_only_what_was_received_before_the_window() {
+        let repo = InMemoryMessages::default();
+        let svc = service(repo.clone(), &[SECRET]);
+        svc.ingest(BODY.as_bytes(), &signed(BODY, SECRET)).await.unwrap();
+        // The clock says 2025-01-15T10:00:05Z; the message was received then.
+        let later = |days| {
+            let now = Timestamp::parse_utc("2025-01-17T10:00:06Z").unwrap();
+            let verifier = HmacVerifier::new(vec![SECRET.into()], 300).unwrap();
+            let svc = MessageService::new(Arc::new(repo.clone()), Arc::new(verifier), Arc::new(FixedClock(now)));
+            async move { svc.purge_older_than(days, 100).await.unwrap() }
+        };
+        assert_eq!(later(3).await, 0, "two days old is inside a three-day window");
+        assert_eq!(repo.len(), 1);
+        assert_eq!(later(2).await, 1, "and outside a two-day one");
+        assert_eq!(repo.len(), 0);
     }
 
     #[tokio::test]

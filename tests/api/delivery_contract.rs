@@ -120,3 +120,82 @@ pub async fn statuses_match_the_reference_semantics(repo: Arc<dyn MessageReposit
         }
     }
 }
+
+fn flat(id: &str, from: &str, secs: i64, text: &str) -> Message {
+    Message::flat(
+        MessageId::parse(id).unwrap(),
+        Msisdn::parse(from).unwrap(),
+        Msisdn::parse("+15550002").unwrap(),
+        at(secs),
+        Some(MessageText::parse(text).unwrap()),
+    )
+}
+
+pub async fn retention_removes_old_rows_from_every_read(repo: Arc<dyn MessageRepository>) {
+    use webhook_ingest::domain::cursor::FeedCursor;
+    // Received at 1,000 s (old) and 5,000 s (new); the provider's ts says nothing about age.
+    for i in 0..30 {
+        let received = if i % 3 == 0 { 5_000 } else { 1_000 };
+        let m = flat(&format!("r-{i:02}"), &format!("+1555000{}", i % 4), 10_000 - i, &format!("needle {i}"));
+        repo.insert(m, at(received)).await.unwrap();
+    }
+    let old_status = Delivery { statuses: vec![status("wamid.S", "sent", 10)], ..Delivery::default() };
+    repo.store(old_status, at(1_000)).await.unwrap();
+    let mut purged = 0;
+    loop {
+        let n = repo.purge(at(2_000), 7).await.unwrap();
+        purged += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert_eq!(purged, 21, "20 old messages and the old status, in batches");
+    let kept: Vec<String> = (0..30).filter(|i| i % 3 == 0).map(|i| format!("r-{i:02}")).collect();
+    let all = RawListQuery::default().parse().unwrap();
+    let listed = repo.list(&all.filter, Page { limit: 100, offset: 0 }).await.unwrap();
+    let mut ids: Vec<String> = listed.rows.iter().map(|m| m.message_id.as_str().to_owned()).collect();
+    ids.sort();
+    assert_eq!((ids, listed.total), (kept.clone(), 10));
+    assert!(repo.get(&MessageId::parse("r-01").unwrap()).await.unwrap().is_none());
+    let search = RawListQuery { q: Some("NEEDLE".into()), ..RawListQuery::default() }.parse().unwrap();
+    assert_eq!(repo.list(&search.filter, search.page).await.unwrap().total, 10, "search agrees");
+    let stats = repo.stats().await.unwrap();
+    assert_eq!(stats.total_messages, 10, "counts agree");
+    assert_eq!(stats.top_senders.iter().map(|s| s.count).sum::<u64>(), 10);
+    let feed = repo.feed(FeedCursor::default(), 100).await.unwrap();
+    assert_eq!(feed.rows.len(), 10, "the feed skips what is gone");
+    assert_eq!(repo.export_page(&all.filter, 100).await.unwrap().rows.len(), 10);
+    assert_eq!(repo.statuses(&Default::default(), Page::default()).await.unwrap().total, 0);
+    // Later rows go on after the cursor; a deleted row's place is never given to a new one.
+    repo.insert(flat("r-new", "+15550001", 1, "needle new"), at(6_000)).await.unwrap();
+    let next = repo.feed(feed.next, 100).await.unwrap();
+    assert_eq!(next.rows.iter().map(|m| m.message_id.as_str()).collect::<Vec<_>>(), ["r-new"]);
+}
+
+pub async fn deleting_during_ingest_of_the_same_id_leaves_it_whole_or_gone(repo: Arc<dyn MessageRepository>) {
+    let id = MessageId::parse("contested").unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (repo, id) = (repo.clone(), id.clone());
+        tasks.spawn(async move {
+            if i % 2 == 0 {
+                repo.insert(flat("contested", "+15550001", 1, "text contested"), at(1)).await.map(drop)
+            } else {
+                repo.delete(&id).await.map(drop)
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let present = repo.get(&id).await.unwrap().is_some();
+    let all = RawListQuery::default().parse().unwrap();
+    let listed = repo.list(&all.filter, all.page).await.unwrap();
+    let stats = repo.stats().await.unwrap();
+    let expected = u64::from(present);
+    assert_eq!((listed.rows.len() as u64, listed.total, stats.total_messages), (expected, expected, expected));
+    let search = RawListQuery { q: Some("contested".into()), ..RawListQuery::default() }.parse().unwrap();
+    assert_eq!(repo.list(&search.filter, search.page).await.unwrap().total, expected, "the search index agrees");
+    assert_eq!(repo.delete(&id).await.unwrap(), present);
+    assert!(!repo.delete(&id).await.unwrap(), "a second erasure finds nothing");
+}

@@ -154,3 +154,60 @@ async fn a_consumer_sees_every_message_of_two_replicas_exactly_once_while_they_w
     assert_eq!(unique.len(), seen.len(), "no message twice");
     assert_eq!(seen.len(), 160, "every acknowledged message once");
 }
+
+#[tokio::test]
+async fn export_streams_every_match_as_ndjson_and_resumes_from_a_line_cursor() {
+    let app = TestApp::sqlite().await;
+    let messages: Vec<Value> = (0..1_203)
+        .map(|i| {
+            msg(
+                &format!("e-{i:04}"),
+                "+15550001",
+                "2025-01-15T10:00:00Z",
+                Some(if i % 2 == 0 { "even" } else { "odd" }),
+            )
+        })
+        .collect();
+    app.seed(&messages).await;
+    let app = &app;
+    let export = |query: String| async move {
+        let resp = app.client.get(format!("/messages/export{query}")).send().await.0;
+        let content_type =
+            resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        (resp.status(), content_type, resp.into_body().into_string().await.unwrap())
+    };
+    let (status, content_type, body) = export(String::new()).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/x-ndjson"));
+    let lines: Vec<Value> = body.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1_203, "every match, across pages");
+    let ids: Vec<&str> = lines.iter().map(|l| l["message_id"].as_str().unwrap()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in (ts, id) order");
+    let (_, _, evens) = export("?q=even".into()).await;
+    assert_eq!(evens.lines().count(), 602, "the filters of /messages apply");
+    let resume = lines[999]["cursor"].as_str().unwrap();
+    let (_, _, rest) = export(format!("?cursor={resume}")).await;
+    assert_eq!(rest.lines().count(), 203, "resumed after line 1,000");
+    let (status, _, _) = export("?limit=5&since=yesterday".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_erasure_is_204_then_404_and_needs_the_read_token() {
+    let app = TestApp::sqlite_with(|s| s.read_api_token = Some("erasure-token-0123456789".into())).await;
+    app.seed(&[msg("erase-me", "+15550001", "2025-01-15T10:00:00Z", Some("private"))]).await;
+    let delete = |token: Option<&'static str>| {
+        let mut req = app.client.delete("/messages/erase-me");
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        req.send()
+    };
+    assert_eq!(delete(None).await.0.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(delete(Some("erasure-token-0123456789")).await.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(delete(Some("erasure-token-0123456789")).await.0.status(), StatusCode::NOT_FOUND);
+    let stats = app.client.get("/stats").header("Authorization", "Bearer erasure-token-0123456789").send().await;
+    let stats: Value = serde_json::from_str(&stats.0.into_body().into_string().await.unwrap()).unwrap();
+    assert_eq!(stats["total_messages"], 0);
+}

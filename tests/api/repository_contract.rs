@@ -279,11 +279,16 @@ macro_rules! contract {
     };
 }
 
-use crate::delivery_contract::{a_delivery_stores_messages_and_statuses_once, statuses_match_the_reference_semantics};
+use crate::delivery_contract::{
+    a_delivery_stores_messages_and_statuses_once, deleting_during_ingest_of_the_same_id_leaves_it_whole_or_gone,
+    retention_removes_old_rows_from_every_read, statuses_match_the_reference_semantics,
+};
 
 contract!(
     a_delivery_stores_messages_and_statuses_once,
     statuses_match_the_reference_semantics,
+    retention_removes_old_rows_from_every_read,
+    deleting_during_ingest_of_the_same_id_leaves_it_whole_or_gone,
     insert_reports_created_then_duplicate,
     cursor_pages_are_the_offset_pages_even_with_rows_inserted_before_the_cursor,
     the_feed_shows_each_message_once_in_commit_order,

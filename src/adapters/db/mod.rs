@@ -3,7 +3,9 @@
 mod checkpoint;
 mod clean;
 mod convert;
+mod delete;
 mod entity;
+mod export;
 mod feed;
 mod maintenance;
 mod repository;
@@ -20,7 +22,7 @@ mod write_failures;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
 pub use checkpoint::CheckpointPolicy;
@@ -89,6 +91,9 @@ fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConne
     let synchronous = if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
     options
         .create_if_missing(true)
+        // Takes effect in a new file only: deleted rows' pages can then be handed back to the
+        // file system by `incremental_vacuum` (an older file reuses them instead).
+        .auto_vacuum(SqliteAutoVacuum::Incremental)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(synchronous)
         .busy_timeout(Duration::from_secs(5))

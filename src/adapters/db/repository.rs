@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions,
     TransactionTrait,
 };
@@ -30,7 +30,7 @@ use crate::domain::timestamp::Timestamp;
 /// Messages in a relational database reached through sea-orm.
 #[derive(Clone, Debug)]
 pub struct SqlMessages {
-    db: DatabaseConnection,
+    pub(super) db: DatabaseConnection,
     writer: DatabaseConnection,
     /// The log to fsync after commits, when the writer's commits do not (see [`WalFile`]).
     pub(super) wal: Option<WalFile>,
@@ -40,6 +40,8 @@ pub struct SqlMessages {
     maintenance: Option<Arc<StopOnDrop>>,
     /// SQLite with a writer connection: how far the feed may show (see [`Horizon`]).
     pub(super) horizon: Option<Arc<Horizon>>,
+    /// Rows deleted since start-up.
+    deleted: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Aborts a background task when dropped.
@@ -55,7 +57,15 @@ impl Drop for StopOnDrop {
 impl SqlMessages {
     /// Wraps a pool whose schema has been migrated; it serves reads and writes.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { writer: db.clone(), db, wal: None, gate: WriteGate::default(), maintenance: None, horizon: None }
+        Self {
+            writer: db.clone(),
+            db,
+            wal: None,
+            gate: WriteGate::default(),
+            maintenance: None,
+            horizon: None,
+            deleted: Arc::default(),
+        }
     }
 
     /// Reads from `db`, writes through `writer`, and runs the writer's background work by `policy`
@@ -64,7 +74,8 @@ impl SqlMessages {
         let gate = WriteGate::default();
         let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
         let maintenance = Some(Arc::new(StopOnDrop(task)));
-        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon: Some(Arc::default()) }
+        let horizon = Some(Arc::default());
+        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted: Arc::default() }
     }
 
     /// Starts the feed's horizon at the last stored row, once the log is synced: after a crash,
@@ -80,6 +91,16 @@ impl SqlMessages {
         let last = super::feed::last_rowid(&self.writer).await?;
         self.horizon = Some(Arc::new(Horizon::starting_at(last)));
         Ok(())
+    }
+
+    /// SQLite: hands pages freed by deletions back to the file system, a step at a time; a no-op
+    /// where the file was created without incremental auto-vacuum (SQLite then reuses the pages).
+    async fn give_back_space(&self) -> Result<(), RepoError> {
+        if self.db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        let _turn = self.gate.lock().await;
+        self.writer.execute_unprepared("PRAGMA incremental_vacuum(2000)").await.map(drop).map_err(unavailable)
     }
 
     pub(super) async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
@@ -151,15 +172,15 @@ fn like_pattern(needle: &str) -> String {
 }
 
 /// How the FTS5 index can narrow a text search on SQLite.
-struct IndexedSearch {
+pub(super) struct IndexedSearch {
     /// The FTS5 query (see [`trigram_phrase`]).
-    phrase: String,
+    pub(super) phrase: String,
     /// The index holds the rows up to this rowid; later ones are tested directly.
-    upto: i64,
+    pub(super) upto: i64,
 }
 
 /// The rows `filter` keeps; `index`, when given, narrows a text search through the FTS5 index.
-fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) -> Select<Entity> {
+pub(super) fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) -> Select<Entity> {
     let mut select = Entity::find();
     if let Some(from) = &filter.from {
         select = select.filter(Column::FromMsisdn.eq(from.as_str()));
@@ -187,10 +208,22 @@ fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) -> Select<Ent
     select
 }
 
+/// Keyset paging: only the rows after `filter.after`, one index range at any depth.
+pub(super) fn after_cursor(select: Select<Entity>, filter: &MessageFilter) -> Select<Entity> {
+    match &filter.after {
+        Some(after) => {
+            let key = Expr::tuple([Expr::col((Entity, Column::Ts)), Expr::col((Entity, Column::MessageId))]);
+            let bound = Expr::tuple([Expr::val(after.ts.as_micros()), Expr::val(after.message_id.as_str())]);
+            select.filter(key.gt(bound))
+        }
+        None => select,
+    }
+}
+
 /// The FTS5 query matching every text that contains `needle`: one quoted phrase, whose trigrams
 /// must be adjacent. `None` when the index cannot help: under three characters there is no
 /// trigram, and FTS5 reads its query as a C string, so a NUL would cut it short.
-fn trigram_phrase(needle: &str) -> Option<String> {
+pub(super) fn trigram_phrase(needle: &str) -> Option<String> {
     if needle.chars().nth(2).is_none() || needle.contains('\0') {
         return None;
     }
@@ -285,15 +318,7 @@ impl MessageRepository for SqlMessages {
             Some(total) => total,
             None => select.clone().count(&txn).await.map_err(unavailable)?,
         };
-        let select = match &filter.after {
-            // Keyset paging: one index range, at any depth.
-            Some(after) => {
-                let key = Expr::tuple([Expr::col((Entity, Column::Ts)), Expr::col((Entity, Column::MessageId))]);
-                let bound = Expr::tuple([Expr::val(after.ts.as_micros()), Expr::val(after.message_id.as_str())]);
-                select.filter(key.gt(bound))
-            }
-            None => select,
-        };
+        let select = after_cursor(select, filter);
         // One row more than the page tells whether another page follows.
         let mut rows = select
             .order_by_asc(Column::Ts)
@@ -314,6 +339,35 @@ impl MessageRepository for SqlMessages {
 
     async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError> {
         super::feed::page(&self.db, self.horizon.as_deref(), after, limit).await
+    }
+
+    async fn export_page(&self, filter: &MessageFilter, limit: u32) -> Result<MessagePage, RepoError> {
+        self.rows_after(filter, limit).await
+    }
+
+    async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError> {
+        let gone = self.delete_where(Condition::all().add(Column::MessageId.eq(message_id.as_str())), 1).await?;
+        self.deleted.fetch_add(gone, std::sync::atomic::Ordering::Relaxed);
+        Ok(gone > 0)
+    }
+
+    async fn purge(&self, cutoff: Timestamp, batch: u32) -> Result<u64, RepoError> {
+        let limit = u64::from(batch);
+        let messages = self.delete_where(Condition::all().add(Column::CreatedAt.lt(cutoff.as_micros())), limit).await?;
+        let statuses = self.delete_statuses_before(cutoff.as_micros(), limit).await?;
+        self.give_back_space().await?;
+        self.deleted.fetch_add(messages + statuses, std::sync::atomic::Ordering::Relaxed);
+        Ok(messages + statuses)
+    }
+
+    fn deleted_rows(&self) -> u64 {
+        self.deleted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn storage_bytes(&self) -> Option<u64> {
+        let path = self.wal.as_ref().map(WalFile::database)?;
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        Some(size(&path) + size(&WalFile::beside(&path).path()))
     }
 
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {

@@ -31,6 +31,17 @@ impl WalFile {
         Self { path: PathBuf::from(path), failed: Arc::new(AtomicBool::new(false)) }
     }
 
+    /// The database file this log belongs to.
+    pub fn database(&self) -> PathBuf {
+        let text = self.path.as_os_str().to_string_lossy();
+        PathBuf::from(text.strip_suffix("-wal").unwrap_or(&text).to_owned())
+    }
+
+    /// The log's own path.
+    pub fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
     /// Makes every transaction committed so far durable. Blocking: call it off the async runtime.
     ///
     /// # Errors

@@ -64,6 +64,23 @@ pub enum GetResponse {
     Unavailable(Json<StorageUnavailable>),
 }
 
+/// Answers of `DELETE /messages/{message_id}`.
+#[derive(ApiResponse)]
+pub enum DeleteResponse {
+    /// Deleted, with its raw object and its search entry.
+    #[oai(status = 204)]
+    Deleted,
+    /// `READ_API_TOKEN` is set and the request did not present it as a bearer token.
+    #[oai(status = 401)]
+    Unauthorized(Json<BearerRequired>),
+    /// No message has this id: `{"detail":"Not Found"}`.
+    #[oai(status = 404)]
+    NotFound(Json<NotFound>),
+    /// Storage unavailable; nothing was deleted.
+    #[oai(status = 503)]
+    Unavailable(Json<StorageUnavailable>),
+}
+
 /// Answers of `GET /statuses`.
 #[derive(ApiResponse)]
 pub enum StatusesResponse {
@@ -183,6 +200,30 @@ impl MessagesApi {
             Ok(Some(stored)) => GetResponse::Ok(Json(Box::new(MessageDetail::from(&stored)))),
             Ok(None) => not_found(),
             Err(e) => GetResponse::Unavailable(log_unavailable(&e)),
+        }
+    }
+
+    /// Delete one message
+    ///
+    /// An erasure request: the message, its provider's raw object and its search entry are
+    /// deleted, and the counts no longer include it. A provider's later redelivery of the same id
+    /// stores it again.
+    #[oai(path = "/messages/:message_id", method = "delete", tag = "ApiTags::Messages")]
+    async fn delete(
+        &self,
+        auth: ReadAuth,
+        /// The provider's message id.
+        message_id: Path<String>,
+    ) -> DeleteResponse {
+        if !auth.allows(self.token.as_ref()) {
+            return DeleteResponse::Unauthorized(unauthorized());
+        }
+        let not_found = || DeleteResponse::NotFound(Json(NotFound::default()));
+        let Ok(id) = MessageId::parse(&message_id.0) else { return not_found() };
+        match self.service.delete(&id).await {
+            Ok(true) => DeleteResponse::Deleted,
+            Ok(false) => not_found(),
+            Err(e) => DeleteResponse::Unavailable(log_unavailable(&e)),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod dto_errors;
 pub mod dto_message;
 pub mod dto_status;
 pub mod dto_twilio;
+mod export;
 mod feed;
 mod messages;
 mod observe;
@@ -25,6 +26,7 @@ use crate::adapters::metrics::Metrics;
 use crate::domain::service::MessageService;
 pub use auth::Token;
 use dto_errors::StorageUnavailable;
+pub use export::ExportApi;
 pub use feed::FeedApi;
 pub use messages::MessagesApi;
 pub use ops::OpsApi;
@@ -58,13 +60,14 @@ pub struct HttpConfig {
     pub webhook_verify_token: Option<Token>,
 }
 
-type Apis = (WebhookApi, TwilioApi, MessagesApi, FeedApi, OpsApi);
+type Apis = (WebhookApi, TwilioApi, ExportApi, MessagesApi, FeedApi, OpsApi);
 
 /// The OpenAPI service: the operations and their document.
 pub fn openapi(service: &MessageService, config: &HttpConfig) -> OpenApiService<Apis, ()> {
     let apis = (
         WebhookApi::new(service.clone(), config.max_body_bytes, config.webhook_verify_token.clone()),
         TwilioApi::new(service.clone(), config.max_body_bytes),
+        ExportApi::new(service.clone(), config.read_api_token.clone()),
         MessagesApi::new(service.clone(), config.read_api_token.clone()),
         FeedApi::new(service.clone(), config.read_api_token.clone()),
         OpsApi::new(service.clone(), config.metrics.clone()),

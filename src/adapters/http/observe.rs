@@ -64,6 +64,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/messages",
         "/statuses",
         "/feed",
+        "/messages/export",
         "/stats",
         "/health/live",
         "/health/ready",

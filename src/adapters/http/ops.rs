@@ -64,6 +64,8 @@ impl OpsApi {
     #[oai(path = "/metrics", method = "get", tag = "ApiTags::Health")]
     async fn metrics(&self) -> PlainText<String> {
         self.metrics.set_failed_writes(self.service.failed_writes());
+        let (deleted, bytes) = self.service.storage_use();
+        self.metrics.set_storage_use(deleted, bytes);
         match self.service.stats().await {
             Ok(stats) => self.metrics.set_messages_stored(stats.total_messages),
             Err(e) => tracing::warn!(error = %e, "messages_stored not refreshed"),

@@ -1,0 +1,161 @@
+//! Deleting messages: an erasure by id, and retention's batches of old rows. A message goes with
+//! everything derived from it — its raw object (same row), its entry in the SQLite text index, and
+//! its share of the sender counts — in one write transaction, so every read agrees at once.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+
+use super::convert::from_model;
+use super::entity::message::{Column, Entity, Model};
+use super::entity::{sender_count, status};
+use super::repository::{SqlMessages, unavailable};
+use super::text_index;
+use crate::domain::ports::RepoError;
+
+impl SqlMessages {
+    /// Deletes up to `limit` messages that `condition` keeps, oldest received first; returns how
+    /// many went. The log is synced before returning, so an erasure is as durable as a write.
+    ///
+    /// # Errors
+    /// Storage could not answer; nothing was deleted.
+    pub(super) async fn delete_where(&self, condition: Condition, limit: u64) -> Result<u64, RepoError> {
+        let deleted = {
+            let _turn = self.gate.lock().await;
+            let txn = self.begin_write().await?;
+            let rows = Entity::find()
+                .filter(condition)
+                .order_by_asc(Column::CreatedAt)
+                .limit(limit)
+                .all(&txn)
+                .await
+                .map_err(unavailable)?;
+            if rows.is_empty() {
+                return Ok(0);
+            }
+            remove(&txn, &rows).await.map_err(unavailable)?;
+            txn.commit().await.map_err(unavailable)?;
+            rows.len() as u64
+        };
+        crate::adapters::batching::BatchInsert::flush(self).await?;
+        Ok(deleted)
+    }
+
+    /// Deletes up to `limit` statuses received before `cutoff` (microseconds); returns how many.
+    ///
+    /// # Errors
+    /// Storage could not answer; nothing was deleted.
+    pub(super) async fn delete_statuses_before(&self, cutoff: i64, limit: u64) -> Result<u64, RepoError> {
+        let _turn = self.gate.lock().await;
+        let txn = self.begin_write().await?;
+        let ids: Vec<String> = status::Entity::find()
+            .select_only()
+            .column(status::Column::MessageId)
+            .filter(status::Column::CreatedAt.lt(cutoff))
+            .order_by_asc(status::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(unavailable)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let result = status::Entity::delete_many()
+            .filter(status::Column::MessageId.is_in(ids))
+            .filter(status::Column::CreatedAt.lt(cutoff))
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(result.rows_affected)
+    }
+}
+
+async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> {
+    let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+    if txn.get_database_backend() == DbBackend::Sqlite {
+        unindex(txn, &ids).await?;
+    }
+    Entity::delete_many().filter(Column::MessageId.is_in(ids)).exec(txn).await?;
+    let mut per_sender: BTreeMap<String, i64> = BTreeMap::new();
+    for row in rows {
+        let sender = from_model(row.clone()).ok().and_then(|(m, _)| m.sender_key().map(str::to_owned));
+        if let Some(sender) = sender {
+            *per_sender.entry(sender).or_default() += 1;
+        }
+    }
+    // In sender order, as inserts count them, so that concurrent writers lock rows alike.
+    for (sender, n) in per_sender {
+        sender_count::Entity::update_many()
+            .col_expr(sender_count::Column::MessageCount, Expr::col(sender_count::Column::MessageCount).sub(n))
+            .filter(sender_count::Column::FromMsisdn.eq(sender.as_str()))
+            .exec(txn)
+            .await?;
+    }
+    sender_count::Entity::delete_many().filter(sender_count::Column::MessageCount.lte(0)).exec(txn).await?;
+    Ok(())
+}
+
+/// Removes the rows' entries from the FTS5 index, for the rows it already holds: an external
+/// content index forgets a row only when told its old text.
+async fn unindex(txn: &DatabaseTransaction, ids: &[&str]) -> Result<(), DbErr> {
+    let upto = text_index::indexed_upto(txn).await?;
+    let placeholders = vec!["?"; ids.len()].join(",");
+    let select = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        format!(
+            "SELECT rowid, text_folded FROM messages WHERE message_id IN ({placeholders}) \
+             AND rowid <= ? AND text_folded IS NOT NULL"
+        ),
+        ids.iter().map(|id| sea_orm::Value::from(*id)).chain([sea_orm::Value::from(upto)]),
+    );
+    for row in txn.query_all_raw(select).await? {
+        let (rowid, folded): (i64, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
+        let forget = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "INSERT INTO messages_text (messages_text, rowid, text_folded) VALUES ('delete', ?, ?)",
+            [rowid.into(), folded.into()],
+        );
+        txn.execute_raw(forget).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::adapters::batching::BatchInsert;
+    use crate::adapters::db::checkpoint::CheckpointPolicy;
+    use crate::adapters::db::repository::sqlite_scalar;
+    use crate::adapters::db::test_support::{group, open};
+    use crate::domain::message::MessageId;
+    use crate::domain::ports::MessageRepository;
+
+    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_erased_message_leaves_no_entry_in_the_text_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, repo) = open(&dir.path().join("d.db"), BY_HAND).await;
+        repo.insert_batch(group(0, 14)).await.unwrap();
+        text_index::catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"needle\"'";
+        assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 4);
+        // Messages 0, 3, 7 and 10 hold "needle"; 0 and 3 go.
+        for id in ["m-000000", "m-000003", "m-000001"] {
+            assert!(repo.delete(&MessageId::parse(id).unwrap()).await.unwrap());
+        }
+        assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 2, "their index entries are gone");
+        // FTS5 compares the index with the content table and fails on any stale entry.
+        conn.execute_unprepared("INSERT INTO messages_text (messages_text, rank) VALUES ('integrity-check', 1)")
+            .await
+            .unwrap();
+    }
+}
