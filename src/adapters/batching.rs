@@ -213,6 +213,10 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
         self.store.feed(after, limit).await
     }
 
+    async fn feed_tail(&self) -> Result<FeedCursor, RepoError> {
+        self.store.feed_tail().await
+    }
+
     async fn delete(&self, message_id: &MessageId) -> Result<bool, RepoError> {
         self.store.delete(message_id).await
     }

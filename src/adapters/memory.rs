@@ -190,6 +190,7 @@ impl MessageRepository for InMemoryMessages {
         let state = self.lock();
         let start = usize::try_from(after.major).unwrap_or(usize::MAX);
         let mut rows = Vec::new();
+        let mut cursors = Vec::new();
         let mut next = after;
         // A deleted message leaves its place in the log; the cursor passes over it.
         for (i, key) in state.log.iter().enumerate().skip(start) {
@@ -199,9 +200,10 @@ impl MessageRepository for InMemoryMessages {
             if let Some(row) = state.by_order.get(key) {
                 rows.push(row.clone());
                 next = FeedCursor { major: i as i64 + 1, minor: 0 };
+                cursors.push(next);
             }
         }
-        Ok(FeedPage { rows, next })
+        Ok(FeedPage { rows, cursors, next })
     }
 
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {

@@ -60,6 +60,8 @@ pub struct MessagePage {
 pub struct FeedPage {
     /// In the order they were committed.
     pub rows: Vec<StoredMessage>,
+    /// For each row, the cursor just after it (so a stream can resume after any one of them).
+    pub cursors: Vec<FeedCursor>,
     /// After the last of them; the cursor passed in when there are none.
     pub next: FeedCursor,
 }
@@ -141,6 +143,21 @@ pub trait MessageRepository: Send + Sync + 'static {
     /// # Errors
     /// Storage could not answer.
     async fn feed(&self, after: FeedCursor, limit: u32) -> Result<FeedPage, RepoError>;
+
+    /// The feed's current end: a cursor after every message it can show now.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    async fn feed_tail(&self) -> Result<FeedCursor, RepoError> {
+        let mut after = FeedCursor::default();
+        loop {
+            let page = self.feed(after, 1_000).await?;
+            if page.rows.is_empty() {
+                return Ok(after);
+            }
+            after = page.next;
+        }
+    }
 
     /// Deletes the message with this id, its raw object and its search entry, and takes it out of
     /// the counts; `Ok(true)` when there was one.

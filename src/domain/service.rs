@@ -183,6 +183,14 @@ impl MessageService {
         self.repo.feed(after, limit).await
     }
 
+    /// The feed's current end, where a live view starts.
+    ///
+    /// # Errors
+    /// Storage could not answer.
+    pub async fn feed_tail(&self) -> Result<FeedCursor, RepoError> {
+        self.repo.feed_tail().await
+    }
+
     /// The next page of an export of every match of `query`'s filter, in `ts` order.
     ///
     /// # Errors

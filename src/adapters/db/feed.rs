@@ -75,7 +75,7 @@ pub async fn page(
     }
     .map_err(unavailable)?;
     let Some(&(last, _)) = positions.last() else {
-        return Ok(FeedPage { rows: Vec::new(), next: after });
+        return Ok(FeedPage { rows: Vec::new(), cursors: Vec::new(), next: after });
     };
     let ids: Vec<&str> = positions.iter().map(|(_, id)| id.as_str()).collect();
     let mut by_id: HashMap<String, _> = Entity::find()
@@ -86,8 +86,16 @@ pub async fn page(
         .into_iter()
         .map(|row| (row.message_id.clone(), row))
         .collect();
-    let rows = positions.iter().filter_map(|(_, id)| by_id.remove(id)).map(stored_message).collect::<Result<_, _>>()?;
-    Ok(FeedPage { rows, next: last })
+    let mut rows = Vec::with_capacity(positions.len());
+    let mut cursors = Vec::with_capacity(positions.len());
+    // A row deleted between the two reads is skipped; the cursor still passes its place.
+    for (position, id) in &positions {
+        if let Some(row) = by_id.remove(id) {
+            rows.push(stored_message(row)?);
+            cursors.push(*position);
+        }
+    }
+    Ok(FeedPage { rows, cursors, next: last })
 }
 
 async fn sqlite_positions(
@@ -127,6 +135,30 @@ async fn postgres_positions(
             Ok((cursor, r.try_get_by_index(2)?))
         })
         .collect()
+}
+
+/// A cursor after every message the feed can show now.
+///
+/// # Errors
+/// Storage could not answer.
+pub async fn tail(db: &DatabaseConnection, horizon: Option<&Horizon>) -> Result<FeedCursor, RepoError> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        let last = match horizon {
+            Some(h) => h.durable(),
+            None => last_rowid(db).await.map_err(unavailable)?,
+        };
+        return Ok(FeedCursor { major: last, minor: 0 });
+    }
+    let stmt = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT feed_xid::text::bigint, feed_seq FROM messages \
+         WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY feed_xid DESC, feed_seq DESC LIMIT 1",
+    );
+    let row = db.query_one_raw(stmt).await.map_err(unavailable)?;
+    let cursor = row.map(|r| -> Result<FeedCursor, DbErr> {
+        Ok(FeedCursor { major: r.try_get_by_index(0)?, minor: r.try_get_by_index(1)? })
+    });
+    Ok(cursor.transpose().map_err(unavailable)?.unwrap_or_default())
 }
 
 /// The highest rowid stored, to start the horizon from.

@@ -341,6 +341,10 @@ impl MessageRepository for SqlMessages {
         super::feed::page(&self.db, self.horizon.as_deref(), after, limit).await
     }
 
+    async fn feed_tail(&self) -> Result<FeedCursor, RepoError> {
+        super::feed::tail(&self.db, self.horizon.as_deref()).await
+    }
+
     async fn export_page(&self, filter: &MessageFilter, limit: u32) -> Result<MessagePage, RepoError> {
         self.rows_after(filter, limit).await
     }

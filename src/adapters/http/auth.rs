@@ -37,6 +37,18 @@ impl Token {
 pub struct ReadAuth(Option<String>);
 
 impl ReadAuth {
+    /// The bearer token `req` presents, for routes outside the OpenAPI operations.
+    pub fn of(req: &Request) -> Self {
+        let presented = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_owned());
+        Self(presented)
+    }
+
     /// Whether this request may read: always when no token is configured.
     pub fn allows(&self, required: Option<&Token>) -> bool {
         match required {
@@ -79,14 +91,7 @@ impl<'a> ApiExtractor<'a> for ReadAuth {
         _body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let presented = req
-            .headers()
-            .get(poem::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned());
-        Ok(Self(presented))
+        Ok(Self::of(req))
     }
 }
 

@@ -11,10 +11,12 @@ pub mod dto_status;
 pub mod dto_twilio;
 mod export;
 mod feed;
+mod inbox;
 mod messages;
 mod observe;
 mod ops;
 mod problem;
+mod stream;
 mod twilio;
 mod twiml;
 mod webhook;
@@ -89,9 +91,30 @@ pub fn app(service: &MessageService, config: &HttpConfig) -> impl Endpoint + 'st
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let metrics = config.metrics.clone();
+    let live = stream::LiveStream::new(service.clone(), config.read_api_token.clone());
+    let token_required = config.read_api_token.is_some();
     Route::new()
         .at("/openapi.json", spec)
         .nest("/docs", docs)
+        .at(
+            "/messages/stream",
+            poem::get(poem::endpoint::make(move |req: poem::Request| {
+                let live = live.clone();
+                async move { live.handle(&req).await }
+            })),
+        )
+        .at(
+            "/inbox",
+            poem::get(poem::endpoint::make_sync(move |req: poem::Request| {
+                inbox::asset(req.uri().path(), token_required)
+            })),
+        )
+        .at(
+            "/inbox/*path",
+            poem::get(poem::endpoint::make_sync(move |req: poem::Request| {
+                inbox::asset(req.uri().path(), token_required)
+            })),
+        )
         .nest("/", api)
         .catch_all_error(problem::error_response)
         .around(move |ep, req| observe::observe(ep, req, metrics.clone()))

@@ -65,6 +65,8 @@ pub fn route_label(path: &str) -> &'static str {
         "/statuses",
         "/feed",
         "/messages/export",
+        "/messages/stream",
+        "/inbox",
         "/stats",
         "/health/live",
         "/health/ready",
@@ -77,6 +79,8 @@ pub fn route_label(path: &str) -> &'static str {
     }
     if path.starts_with("/docs/") {
         "/docs"
+    } else if path.starts_with("/inbox/") {
+        "/inbox"
     } else if path.strip_prefix("/messages/").is_some_and(|id| !id.is_empty() && !id.contains('/')) {
         "/messages/{message_id}"
     } else {
