@@ -314,6 +314,24 @@ mod tests {
         assert!(matches!(result, Err(RepoError::Unavailable(_))));
     }
 
+    #[tokio::test]
+    async fn after_failed_groups_readiness_waits_for_a_write_that_succeeds_and_later_groups_are_stored() {
+        let store = Arc::new(InMemoryMessages::default());
+        let writer = BatchingWriter::spawn(store.clone(), 16, 8);
+        let at = Timestamp::from_micros(0).unwrap();
+        store.set_failing(true);
+        for id in ["a", "b"] {
+            assert!(writer.insert(message(id), at).await.is_err());
+        }
+        assert_eq!(writer.failed_writes(), 2, "each failed group is counted");
+        // The probe write fails too while the store does: not ready.
+        assert!(writer.ready().await.is_err());
+        store.set_failing(false);
+        assert_eq!(writer.ready().await, Ok(()), "ready again once a write succeeds");
+        assert_eq!(writer.insert(message("c"), at).await, Ok(Inserted::Created));
+        assert_eq!((store.len(), writer.failed_writes()), (1, 2), "nothing of the failed groups, all of the later one");
+    }
+
     /// A store whose commits succeed and whose flush waits for a signal, then fails or not.
     struct SyncedBy {
         store: InMemoryMessages,
