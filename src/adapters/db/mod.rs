@@ -107,7 +107,7 @@ fn database_url(config: &DbConfig) -> Result<String, DbErr> {
     Ok(match &config.target {
         DatabaseTarget::SqliteFile(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
+                create_durably(dir)
                     .map_err(|e| DbErr::Custom(format!("cannot create directory {}: {e}", dir.display())))?;
             }
             format!("sqlite://{}", path.display())
@@ -115,6 +115,24 @@ fn database_url(config: &DbConfig) -> Result<String, DbErr> {
         DatabaseTarget::SqliteMemory => "sqlite::memory:".to_owned(),
         DatabaseTarget::Postgres(url) => url.clone(),
     })
+}
+
+/// Creates `dir` and any missing parents, and fsyncs each parent of what it created, so that the
+/// directory (and the database SQLite will create in it) is still there after a power cut.
+fn create_durably(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_owned());
+        at = d.parent();
+    }
+    std::fs::create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        if let Some(parent) = created.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
 }
 
 /// The repository over a migrated pool. On an SQLite file, writes go through a connection of
