@@ -173,3 +173,30 @@ proptest! {
         }
     }
 }
+
+/// Caught by the `twilio_form` fuzz target's storage property (fuzz/regressions/
+/// twilio_form-infinite-latitude.form): `Latitude=1e999` parsed as an infinite float, which the
+/// stored parts wrote as `null` and could then never read back, so every page holding the message
+/// failed. A coordinate that is not finite now means no location.
+#[test]
+fn twilio_coordinates_that_are_not_finite_give_no_location_and_parts_read_back() {
+    use webhook_ingest::domain::delivery::MessageParts;
+    let now = Timestamp::from_micros(0).unwrap();
+    let minimised = b"MessageSid=S&From=%2B10&To=%2B14&Latitude=1e999&Longitude=1";
+    let spellings = ["Latitude=inf&Longitude=1", "Latitude=1&Longitude=-infinity", "Latitude=NaN&Longitude=NaN"];
+    let bodies = std::iter::once(minimised.to_vec())
+        .chain(spellings.iter().map(|c| format!("MessageSid=S&From=%2B10&To=%2B14&{c}").into_bytes()));
+    for body in bodies {
+        let delivery = webhook_ingest::domain::twilio::decode_form(&body, now).expect("a valid message");
+        let parts = &delivery.messages[0].parts;
+        assert_eq!(parts.location, None, "{}", String::from_utf8_lossy(&body));
+        let stored = serde_json::to_string(parts).unwrap();
+        assert_eq!(&serde_json::from_str::<MessageParts>(&stored).unwrap(), parts, "{stored}");
+    }
+    let finite = webhook_ingest::domain::twilio::decode_form(
+        b"MessageSid=S&From=%2B10&To=%2B14&Latitude=3.75e1&Longitude=-1",
+        now,
+    );
+    let place = finite.unwrap().messages.remove(0).parts.location.expect("finite coordinates are a place");
+    assert_eq!((place.latitude, place.longitude), (37.5, -1.0));
+}

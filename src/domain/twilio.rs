@@ -135,9 +135,12 @@ fn media(form: &Form) -> Vec<Media> {
         .collect()
 }
 
+/// Coordinates must be finite: `inf` and `NaN` parse as floats, but stored JSON writes them as
+/// `null`, which can never be read back.
 fn place(form: &Form) -> Option<Place> {
-    let latitude = form.get("Latitude")?.parse().ok()?;
-    let longitude = form.get("Longitude")?.parse().ok()?;
+    let coordinate = |name: &str| form.get(name)?.parse::<f64>().ok().filter(|c| c.is_finite());
+    let latitude = coordinate("Latitude")?;
+    let longitude = coordinate("Longitude")?;
     let name = form.get("Label").map(str::to_owned);
     Some(Place { latitude, longitude, name, address: form.get("Address").map(str::to_owned), url: None })
 }

@@ -98,7 +98,9 @@ fn unix_seconds(v: Option<&Value>) -> Option<Timestamp> {
         Value::Number(n) => n.as_i64().filter(|s| *s >= 0)?,
         _ => return None,
     };
-    Timestamp::from_micros(secs.checked_mul(1_000_000)?)
+    // Past year 9999 an instant has no RFC 3339 form to be shown in.
+    const LAST_SECOND: i64 = 253_402_300_799;
+    Timestamp::from_micros(secs.checked_mul(1_000_000)?).filter(|_| secs <= LAST_SECOND)
 }
 
 fn plus_if_digits(id: &str) -> String {

@@ -563,3 +563,15 @@ fn fixture_status_failed() {
     assert!(s.errors[0].details.as_deref().is_some_and(|d| d.starts_with("In order to maintain")));
     assert!(s.raw.unwrap().as_str().contains(r#"https:\/\/developers.facebook.com"#));
 }
+
+#[test]
+fn a_timestamp_past_year_9999_is_rejected_alone() {
+    let last = typed("text", r#"{"body":"x"}"#).replace("1749416383", "253402300799");
+    let beyond =
+        typed("text", r#"{"body":"y"}"#).replace("1749416383", "253402300800").replace("wamid.text", "wamid.late");
+    let d = decode(&envelope_with("[]", &messages(&[last, beyond])));
+    assert_eq!(d.messages.len(), 1);
+    assert_eq!(d.messages[0].ts.to_rfc3339(), "9999-12-31T23:59:59Z");
+    assert_eq!(d.rejected.len(), 1);
+    assert!(d.rejected[0].path.ends_with("messages[1]"), "{:?}", d.rejected);
+}
