@@ -34,21 +34,54 @@ impl Drop for SmallDisk {
     }
 }
 
-/// What the service answered to one message.
+/// What the service answered to one delivery.
 struct Sent {
     id: String,
+    /// The delivery status a Cloud API envelope carried beside its message.
+    status_id: Option<String>,
     status: u16,
     retry_after: bool,
 }
 
-async fn send(http: &reqwest::Client, base: &str, id: String) -> Sent {
+const TWILIO_TOKEN: &str = "full-disk-twilio-token";
+const TWILIO_URL: &str = "https://hooks.example.test/webhook/twilio";
+
+/// One delivery of about 12 KB: a flat message, or every fifth a Cloud API envelope with a message
+/// and a status, or every seventh a Twilio form, so that every write path meets the full disk.
+async fn send(http: &reqwest::Client, base: &str, n: usize, id: String) -> Sent {
     let text = "ä".repeat(2_000) + &"x".repeat(2_000);
-    let body = json!({"message_id": id, "from": "+15550001", "to": "+15550002", "ts": "2025-01-15T10:00:00Z",
-                      "text": text})
-    .to_string();
-    let sig = sign_hex(SECRET, body.as_bytes());
-    let r = http.post(format!("{base}/webhook")).header("X-Signature", sig).body(body).send().await.unwrap();
-    Sent { id, status: r.status().as_u16(), retry_after: r.headers().contains_key("retry-after") }
+    let (request, status_id) = if n.is_multiple_of(5) {
+        let status_id = format!("{id}-out");
+        let value = json!({"metadata": {"display_phone_number": "15550002", "phone_number_id": "1"},
+            "messages": [{"from": "15550001", "id": id, "timestamp": "1736935200", "type": "text", "text": {"body": text}}],
+            "statuses": [{"id": status_id, "status": "delivered", "timestamp": "1736935200", "recipient_id": "15550001"}]});
+        let body = json!({"object": "whatsapp_business_account",
+                          "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]})
+        .to_string();
+        let sig = format!("sha256={}", sign_hex(SECRET, body.as_bytes()));
+        (http.post(format!("{base}/webhook")).header("X-Hub-Signature-256", sig).body(body), Some(status_id))
+    } else if n.is_multiple_of(7) {
+        let body = serde_urlencoded::to_string([
+            ("MessageSid", id.as_str()),
+            ("From", "+15550001"),
+            ("To", "+15550002"),
+            ("Body", &text),
+        ])
+        .unwrap();
+        let sig =
+            webhook_ingest::adapters::twilio_signature::sign_twilio_form(TWILIO_TOKEN, TWILIO_URL, body.as_bytes())
+                .unwrap();
+        let request = http.post(format!("{base}/webhook/twilio")).header("X-Twilio-Signature", sig);
+        (request.header("Content-Type", "application/x-www-form-urlencoded").body(body), None)
+    } else {
+        let body = json!({"message_id": id, "from": "+15550001", "to": "+15550002", "ts": "2025-01-15T10:00:00Z",
+                          "text": text})
+        .to_string();
+        let sig = sign_hex(SECRET, body.as_bytes());
+        (http.post(format!("{base}/webhook")).header("X-Signature", sig).body(body), None)
+    };
+    let r = request.send().await.unwrap();
+    Sent { id, status_id, status: r.status().as_u16(), retry_after: r.headers().contains_key("retry-after") }
 }
 
 async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
@@ -61,8 +94,14 @@ fn created_counter(metrics: &str) -> u64 {
     line.and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn env(url: &str) -> [(&str, &str); 3] {
-    [("WEBHOOK_SECRET", SECRET), ("DATABASE_URL", url), ("LOG_LEVEL", "info")]
+fn env(url: &str) -> [(&str, &str); 5] {
+    [
+        ("WEBHOOK_SECRET", SECRET),
+        ("DATABASE_URL", url),
+        ("LOG_LEVEL", "info"),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("TWILIO_WEBHOOK_URL", TWILIO_URL),
+    ]
 }
 
 async fn stored_total(http: &reqwest::Client, svc: &Service) -> u64 {
@@ -82,7 +121,7 @@ async fn a_full_disk_answers_503_recovers_when_space_returns_and_loses_nothing()
     // Fill the disk, then keep writing: once it is full, nothing may be acknowledged.
     let mut refused_in_a_row = 0;
     for i in 0..3_000 {
-        let s = send(&http, &svc.base, format!("a-{i}")).await;
+        let s = send(&http, &svc.base, i, format!("a-{i}")).await;
         refused_in_a_row = if s.status == 200 { 0 } else { refused_in_a_row + 1 };
         sent.push(s);
         if refused_in_a_row == 300 {
@@ -111,7 +150,7 @@ async fn a_full_disk_answers_503_recovers_when_space_returns_and_loses_nothing()
     }
     // A few messages: the freed space is finite too.
     for i in 0..30 {
-        let s = send(&http, &svc.base, format!("b-{i}")).await;
+        let s = send(&http, &svc.base, i, format!("b-{i}")).await;
         assert_eq!(s.status, 200, "writes recover once there is room");
         sent.push(s);
     }
@@ -121,4 +160,8 @@ async fn a_full_disk_answers_503_recovers_when_space_returns_and_loses_nothing()
     let svc = start(Path::new(disk.0.path()), &env(&url));
     let acked: HashSet<String> = sent.iter().filter(|s| s.status == 200).map(|s| s.id.clone()).collect();
     assert_eq!(stored_ids(&svc.base).await, acked, "exactly the acknowledged messages survive a restart");
+    for status_id in sent.iter().filter(|s| s.status == 200).filter_map(|s| s.status_id.as_ref()) {
+        let (_, page) = get(&http, format!("{}/statuses?message_id={status_id}", svc.base)).await;
+        assert_eq!(page["total"], 1, "the acknowledged status {status_id} survives too");
+    }
 }
