@@ -58,7 +58,10 @@ impl Cluster {
         let version =
             std::fs::read_dir("/etc/postgresql").ok()?.filter_map(Result::ok).next()?.file_name().into_string().ok()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let name = format!("whready{}", std::process::id());
+        // Tests run at once in one process, so the process id alone would name two clusters alike.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("whready{}x{n}", std::process::id());
         let ok = Command::new("pg_createcluster")
             .args([&version, &name, "-p", &port.to_string(), "--", "--auth=trust"])
             .output()
