@@ -37,6 +37,17 @@ pub fn sqlite(conn: &mut SqliteConnection, _: PoolConnectionMetadata) -> Verdict
     })
 }
 
+/// SQLite, a pool that only reads and checkpoints: clean when sqlx counts no open transaction.
+pub fn sqlite_counted(conn: &mut SqliteConnection, _: PoolConnectionMetadata) -> Verdict<'_> {
+    Box::pin(async move {
+        let clean = !conn.is_in_transaction();
+        if !clean {
+            tracing::error!("a pooled SQLite connection was left inside a transaction; replacing it");
+        }
+        Ok(clean)
+    })
+}
+
 /// PostgreSQL: clean when sqlx counts no open transaction. The server ends a transaction whose
 /// `COMMIT` failed, and sqlx's queued rollback of an abandoned one runs before the connection
 /// returns to the pool, so its count is what can go wrong.

@@ -74,7 +74,9 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         .connect_timeout(config.connect_timeout)
         .acquire_timeout(config.acquire_timeout)
         .sqlx_logging(false)
-        .map_sqlx_sqlite_before_acquire(clean::sqlite)
+        // The writer's commits are what can fail and leave SQLite itself inside a transaction;
+        // for the read pool sqlx's own count suffices and costs no round-trip to the handle.
+        .map_sqlx_sqlite_before_acquire(if role == Role::Writer { clean::sqlite } else { clean::sqlite_counted })
         .map_sqlx_postgres_before_acquire(clean::postgres)
         .map_sqlx_sqlite_opts(move |o| {
             let o = sqlite_options(o, full_sync);
