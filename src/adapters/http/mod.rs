@@ -120,6 +120,17 @@ pub fn app(service: &MessageService, config: &HttpConfig) -> impl Endpoint + 'st
         .around(move |ep, req| observe::observe(ep, req, metrics.clone()))
 }
 
+/// Seconds a sender should wait before retrying a delivery storage refused.
+fn retry_after_secs(e: &crate::domain::ports::RepoError) -> u32 {
+    use crate::domain::ports::RepoError;
+    match e {
+        RepoError::Overloaded => 1,
+        // Space comes back when someone frees it: no point in asking again at once.
+        RepoError::Full(_) => 30,
+        _ => 5,
+    }
+}
+
 fn unavailable_body() -> StorageUnavailable {
     StorageUnavailable::default()
 }

@@ -12,9 +12,8 @@ use super::dto_errors::{BodyTooLarge, InvalidSignature, StorageUnavailable};
 use super::observe::NoteSlot;
 use super::twiml::TwiMl;
 use super::webhook::{BODY_READ_TIMEOUT, delivery_note, refused_note};
-use super::{ApiTags, unavailable_body};
+use super::{ApiTags, retry_after_secs, unavailable_body};
 use crate::domain::error::{FieldError, Location};
-use crate::domain::ports::RepoError;
 use crate::domain::service::{IngestError, MessageService};
 use crate::domain::signature::{PresentedSignatures, TwilioSignature};
 
@@ -100,7 +99,7 @@ impl TwilioApi {
             Err(IngestError::Unavailable { source, .. }) => {
                 NoteSlot::set(request, refused_note("storage_unavailable"));
                 tracing::error!(error = %source, "twilio webhook not stored");
-                let retry = if source == RepoError::Overloaded { 1 } else { 5 };
+                let retry = retry_after_secs(&source);
                 TwilioResponse::Unavailable(Json(unavailable_body()), retry)
             }
         }

@@ -10,10 +10,10 @@ use super::body::{BodyError, RawJson, read_limited};
 use super::dto::{StatusBody, ValidationErrorBody};
 use super::dto_errors::{BodyTooLarge, InvalidSignature, StorageUnavailable, VerificationFailed};
 use super::observe::{NoteSlot, UpdateCount, WebhookNote};
-use super::{ApiTags, unavailable_body};
+use super::{ApiTags, retry_after_secs, unavailable_body};
 use crate::domain::error::{FieldError, Location};
 use crate::domain::message::MessageId;
-use crate::domain::ports::{Inserted, RepoError};
+use crate::domain::ports::Inserted;
 use crate::domain::service::{IngestError, Ingested, MessageService};
 use crate::domain::signature::{PresentedSignatures, StandardWebhookHeaders};
 
@@ -164,12 +164,7 @@ impl WebhookApi {
             Err(IngestError::Unavailable { message_id, source }) => {
                 note("storage_unavailable", message_id.as_ref());
                 tracing::error!(error = %source, "message not stored");
-                let retry = match source {
-                    RepoError::Overloaded => 1,
-                    // Space comes back when someone frees it: no point in asking again at once.
-                    RepoError::Full(_) => 30,
-                    _ => 5,
-                };
+                let retry = retry_after_secs(&source);
                 WebhookResponse::Unavailable(Json(unavailable_body()), retry)
             }
         }
