@@ -5,11 +5,10 @@ use sea_orm::{DbBackend, QueryOrder, QuerySelect, TransactionTrait};
 
 use super::entity::message::Column;
 use super::repository::{
-    IndexedSearch, SqlMessages, after_cursor, filtered, stored_message, trigram_phrase, unavailable,
+    IndexedSearch, SqlMessages, after_cursor, filtered, page_and_next, trigram_phrase, unavailable,
 };
 use super::text_index;
-use crate::domain::cursor::ListCursor;
-use crate::domain::ports::{MessagePage, RepoError, StoredMessage};
+use crate::domain::ports::{MessagePage, RepoError};
 use crate::domain::query::MessageFilter;
 
 impl SqlMessages {
@@ -28,7 +27,7 @@ impl SqlMessages {
             },
             _ => None,
         };
-        let mut rows = after_cursor(filtered(filter, index.as_ref()), filter)
+        let rows = after_cursor(filtered(filter, index.as_ref()), filter)
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
             .limit(u64::from(limit) + 1)
@@ -36,11 +35,7 @@ impl SqlMessages {
             .await
             .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let rows: Vec<StoredMessage> = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
-        let next =
-            if more { rows.last().map(|m| ListCursor { ts: m.ts, message_id: m.message_id.clone() }) } else { None };
+        let (rows, next) = page_and_next(rows, limit)?;
         Ok(MessagePage { rows, total: 0, next })
     }
 }

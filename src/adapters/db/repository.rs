@@ -152,6 +152,19 @@ pub(super) fn unavailable(e: DbErr) -> RepoError {
     if full.iter().any(|f| text.contains(f)) { RepoError::Full(text) } else { RepoError::Unavailable(text) }
 }
 
+/// Rows read with one more than `limit`: the first `limit`, and the cursor after them when the
+/// extra row shows that another page follows.
+pub(super) fn page_and_next(
+    mut rows: Vec<super::entity::message::Model>,
+    limit: u32,
+) -> Result<(Vec<StoredMessage>, Option<ListCursor>), RepoError> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let rows: Vec<StoredMessage> = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
+    let next = if more { rows.last().map(|m| ListCursor { ts: m.ts, message_id: m.message_id.clone() }) } else { None };
+    Ok((rows, next))
+}
+
 pub(super) fn stored_message(row: super::entity::message::Model) -> Result<StoredMessage, RepoError> {
     from_model(row).map(|(message, received_at)| StoredMessage { message, received_at })
 }
@@ -320,7 +333,7 @@ impl MessageRepository for SqlMessages {
         };
         let select = after_cursor(select, filter);
         // One row more than the page tells whether another page follows.
-        let mut rows = select
+        let rows = select
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
             .limit(u64::from(page.limit) + 1)
@@ -329,11 +342,7 @@ impl MessageRepository for SqlMessages {
             .await
             .map_err(unavailable)?;
         txn.commit().await.map_err(unavailable)?;
-        let more = rows.len() > page.limit as usize;
-        rows.truncate(page.limit as usize);
-        let rows: Vec<StoredMessage> = rows.into_iter().map(stored_message).collect::<Result<_, _>>()?;
-        let next =
-            if more { rows.last().map(|m| ListCursor { ts: m.ts, message_id: m.message_id.clone() }) } else { None };
+        let (rows, next) = page_and_next(rows, page.limit)?;
         Ok(MessagePage { rows, total, next })
     }
 
