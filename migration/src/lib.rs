@@ -9,6 +9,7 @@ mod m20250118_000001_defer_text_index;
 mod m20250119_000001_create_write_probe;
 mod m20250120_000001_real_providers;
 mod m20250121_000001_feed_order;
+mod m20250122_000001_maintained_counts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250119_000001_create_write_probe::Migration),
             Box::new(m20250120_000001_real_providers::Migration),
             Box::new(m20250121_000001_feed_order::Migration),
+            Box::new(m20250122_000001_maintained_counts::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod cli;
+mod count_contract;
 mod delivery_contract;
 mod durability;
 mod e2e;

@@ -40,7 +40,8 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
         "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, text_folded, created_at) VALUES \
          ('old-1', '+111', '+222', 1000, 'Hello Old World', 'hello old world', 1), \
          ('old-2', '+111', '+222', 2000, NULL, NULL, 2), \
-         ('old-3', '+333', '+222', 3000, 'Bye', 'bye', 3)",
+         ('old-3', '+333', '+222', 3000, 'Bye', 'bye', 3), \
+         ('old-4', '+333', '+222', 90000000000, 'Next day', 'next day', 4)",
     )
     .await
     .unwrap();
@@ -51,8 +52,13 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
     assert_eq!(ids(&repo, "OLD WOR").await, (vec!["old-1".to_owned()], 1));
     assert_eq!(ids(&repo, "bye").await, (vec!["old-3".to_owned()], 1));
     let stats = repo.stats().await.unwrap();
-    assert_eq!((stats.total_messages, stats.senders_count), (3, 2));
+    assert_eq!((stats.total_messages, stats.senders_count), (4, 2));
     assert_eq!(stats.top_senders[0].count, 2);
+    // The counts by time are built for the old rows too.
+    for (since, total) in [("1970-01-01T00:00:00.002Z", 3), ("1970-01-01T00:00:01Z", 1), ("1970-01-02T00:00:00Z", 1)] {
+        let query = RawListQuery { since: Some(since.into()), ..RawListQuery::default() }.parse().unwrap();
+        assert_eq!(repo.list(&query.filter, query.page).await.unwrap().total, total, "{since}");
+    }
 
     let new = Message::flat(
         MessageId::parse("new-1").unwrap(),
@@ -63,7 +69,7 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
     );
     assert_eq!(repo.insert(new, Timestamp::from_micros(5).unwrap()).await.unwrap(), Inserted::Created);
     assert_eq!(ids(&repo, "old wor").await, (vec!["old-1".to_owned(), "new-1".to_owned()], 2));
-    assert_eq!(repo.stats().await.unwrap().total_messages, 4);
+    assert_eq!(repo.stats().await.unwrap().total_messages, 5);
 
     // The old rows read as flat-format messages, and the new schema holds provider messages.
     let old = repo.get(&MessageId::parse("old-2").unwrap()).await.unwrap().expect("old row kept");
@@ -79,7 +85,7 @@ async fn upgrade_keeps_old_rows_searchable_and_counted(conn: DatabaseConnection)
     let stored = repo.store(delivery, Timestamp::from_micros(6).unwrap()).await.unwrap();
     assert_eq!(stored.messages, [Inserted::Created]);
     let stats = repo.stats().await.unwrap();
-    assert_eq!((stats.total_messages, stats.senders_count), (5, 3));
+    assert_eq!((stats.total_messages, stats.senders_count), (6, 3));
 }
 
 #[tokio::test]

@@ -288,12 +288,14 @@ macro_rules! contract {
     };
 }
 
+use crate::count_contract::maintained_counts_equal_a_count_of_the_rows;
 use crate::delivery_contract::{
     a_delivery_stores_messages_and_statuses_once, deleting_during_ingest_of_the_same_id_leaves_it_whole_or_gone,
     retention_removes_old_rows_from_every_read, statuses_match_the_reference_semantics,
 };
 
 contract!(
+    maintained_counts_equal_a_count_of_the_rows,
     a_delivery_stores_messages_and_statuses_once,
     statuses_match_the_reference_semantics,
     retention_removes_old_rows_from_every_read,

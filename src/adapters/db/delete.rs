@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::convert::from_model;
+use super::counts::Tally;
 use super::entity::message::{Column, Entity, Model};
 use super::entity::{sender_count, status};
 use super::repository::{SqlMessages, unavailable};
@@ -83,22 +84,31 @@ async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> 
     }
     Entity::delete_many().filter(Column::MessageId.is_in(ids)).exec(txn).await?;
     let mut per_sender: BTreeMap<String, i64> = BTreeMap::new();
+    let mut tally = Tally::default();
     for row in rows {
+        tally.message(row.ts, -1);
         let sender = from_model(row.clone()).ok().and_then(|(m, _)| m.sender_key().map(str::to_owned));
         if let Some(sender) = sender {
             *per_sender.entry(sender).or_default() += 1;
         }
     }
     // In sender order, as inserts count them, so that concurrent writers lock rows alike.
-    for (sender, n) in per_sender {
+    for (sender, n) in &per_sender {
         sender_count::Entity::update_many()
-            .col_expr(sender_count::Column::MessageCount, Expr::col(sender_count::Column::MessageCount).sub(n))
+            .col_expr(sender_count::Column::MessageCount, Expr::col(sender_count::Column::MessageCount).sub(*n))
             .filter(sender_count::Column::FromMsisdn.eq(sender.as_str()))
             .exec(txn)
             .await?;
     }
-    sender_count::Entity::delete_many().filter(sender_count::Column::MessageCount.lte(0)).exec(txn).await?;
-    Ok(())
+    if !per_sender.is_empty() {
+        let gone = sender_count::Entity::delete_many()
+            .filter(sender_count::Column::FromMsisdn.is_in(per_sender.keys().map(String::as_str)))
+            .filter(sender_count::Column::MessageCount.lte(0))
+            .exec(txn)
+            .await?;
+        tally.senders(-i64::try_from(gone.rows_affected).unwrap_or(i64::MAX));
+    }
+    tally.apply(txn).await
 }
 
 /// Removes the rows' entries from the FTS5 index, for the rows it already holds: an external

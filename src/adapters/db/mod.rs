@@ -3,12 +3,14 @@
 mod checkpoint;
 mod clean;
 mod convert;
+mod counts;
 mod delete;
 mod entity;
 mod export;
 mod feed;
 mod maintenance;
 mod repository;
+mod scan_gate;
 mod status_reads;
 #[cfg(test)]
 mod test_support;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    AccessMode, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use tokio::task::JoinHandle;
 
@@ -16,14 +16,15 @@ use super::convert::{from_model, timestamp};
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::feed::Horizon;
-use super::{SqliteWriter, WalFile, maintenance, text_index};
+use super::scan_gate::ScanGate;
+use super::{SqliteWriter, WalFile, counts, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::cursor::{FeedCursor, ListCursor};
 use crate::domain::delivery::{Delivery, Stored};
 use crate::domain::message::MessageId;
 use crate::domain::ports::{FeedPage, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
 use crate::domain::query::{MessageFilter, Page};
-use crate::domain::stats::{SenderCount, Stats, rank_senders};
+use crate::domain::stats::{SenderCount, Stats, TOP_SENDERS, rank_senders};
 use crate::domain::status_query::StatusFilter;
 use crate::domain::timestamp::Timestamp;
 
@@ -42,6 +43,8 @@ pub struct SqlMessages {
     pub(super) horizon: Option<Arc<Horizon>>,
     /// Rows deleted since start-up.
     deleted: Arc<std::sync::atomic::AtomicU64>,
+    /// Searches that scan every row take turns.
+    scans: ScanGate,
 }
 
 /// Aborts a background task when dropped.
@@ -65,6 +68,7 @@ impl SqlMessages {
             maintenance: None,
             horizon: None,
             deleted: Arc::default(),
+            scans: ScanGate::default(),
         }
     }
 
@@ -75,7 +79,8 @@ impl SqlMessages {
         let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
         let maintenance = Some(Arc::new(StopOnDrop(task)));
         let horizon = Some(Arc::default());
-        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted: Arc::default() }
+        let (deleted, scans) = (Arc::default(), ScanGate::default());
+        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted, scans }
     }
 
     /// Starts the feed's horizon at the last stored row, once the log is synced: after a crash,
@@ -275,18 +280,41 @@ pub(super) async fn sqlite_scalar(
     db.query_one_raw(stmt).await?.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
 }
 
-/// `total` without counting rows when the per-sender counts already hold it.
+/// `total` from the maintained counts, where they hold it: every filter but `q`, `source` and
+/// `type` (see [`counts`]).
 async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Result<Option<u64>, DbErr> {
-    if filter.since.is_some() || filter.text.is_some() || filter.source.is_some() || filter.kind.is_some() {
+    if filter.text.is_some() || filter.source.is_some() || filter.kind.is_some() {
         return Ok(None);
     }
-    let counts = sender_count::Entity::find().select_only().column(sender_count::Column::MessageCount);
-    let counts = match &filter.from {
-        Some(from) => counts.filter(sender_count::Column::FromMsisdn.eq(from.as_str())),
-        None => counts,
+    let total = match (&filter.from, filter.since) {
+        (None, None) => counts::all(txn).await?,
+        (None, Some(since)) => counts::since(txn, since.as_micros()).await?,
+        (Some(from), since) => {
+            let sent: Option<i64> = sender_count::Entity::find_by_id(from.as_str())
+                .select_only()
+                .column(sender_count::Column::MessageCount)
+                .into_tuple()
+                .one(txn)
+                .await?;
+            match (sent.map(i64::unsigned_abs), since) {
+                (None | Some(0), _) => 0,
+                (Some(sent), None) => sent,
+                (Some(sent), Some(since)) => counts::from_since(txn, from.as_str(), since.as_micros(), sent).await?,
+            }
+        }
     };
-    let counts: Vec<i64> = counts.into_tuple().all(txn).await?;
-    Ok(Some(counts.into_iter().map(i64::unsigned_abs).sum()))
+    Ok(Some(total))
+}
+
+/// A read-only transaction whose statements all see one snapshot: SQLite's read transactions do;
+/// PostgreSQL's default (read committed) takes a new snapshot per statement.
+async fn snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => db.begin().await,
+    }
 }
 
 async fn ts_bound(txn: &DatabaseTransaction, aggregate: Expr) -> Result<Option<i64>, RepoError> {
@@ -305,8 +333,9 @@ impl MessageRepository for SqlMessages {
     }
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
-        // One read transaction, so `total` and the rows come from the same snapshot.
-        let txn = self.db.begin().await.map_err(unavailable)?;
+        let _turn = if ScanGate::needed(filter) { Some(self.scans.turn().await?) } else { None };
+        // One snapshot, so `total` and the rows agree.
+        let txn = snapshot(&self.db).await.map_err(unavailable)?;
         let phrase = match (self.db.get_database_backend(), &filter.text) {
             (DbBackend::Sqlite, Some(q)) => trigram_phrase(q.folded()),
             _ => None,
@@ -393,22 +422,27 @@ impl MessageRepository for SqlMessages {
     }
 
     async fn stats(&self) -> Result<Stats, RepoError> {
-        let txn = self.db.begin().await.map_err(unavailable)?;
-        let senders = sender_count::Entity::find().all(&txn).await.map_err(unavailable)?;
+        let txn = snapshot(&self.db).await.map_err(unavailable)?;
+        // The busiest senders are the first entries of the index by count.
+        let busiest = sender_count::Entity::find()
+            .order_by_desc(sender_count::Column::MessageCount)
+            .order_by_asc(sender_count::Column::FromMsisdn)
+            .limit(TOP_SENDERS as u64)
+            .all(&txn)
+            .await
+            .map_err(unavailable)?;
+        let total_messages = counts::all(&txn).await.map_err(unavailable)?;
+        let senders_count = counts::senders(&txn).await.map_err(unavailable)?;
         // Two single-aggregate queries: each is one index probe on both backends.
         let first = ts_bound(&txn, Expr::col(Column::Ts).min()).await?;
         let last = ts_bound(&txn, Expr::col(Column::Ts).max()).await?;
         txn.commit().await.map_err(unavailable)?;
-        let total_messages = senders.iter().map(|s| s.message_count.unsigned_abs()).sum();
-        let senders_count = senders.len() as u64;
-        let all = senders
-            .into_iter()
-            .map(|s| SenderCount { from: s.from_msisdn, count: s.message_count.unsigned_abs() })
-            .collect();
+        let busiest =
+            busiest.into_iter().map(|s| SenderCount { from: s.from_msisdn, count: s.message_count.unsigned_abs() });
         Ok(Stats {
             total_messages,
             senders_count,
-            top_senders: rank_senders(all),
+            top_senders: rank_senders(busiest.collect()),
             first_message_ts: first.and_then(timestamp),
             last_message_ts: last.and_then(timestamp),
         })

@@ -9,6 +9,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{DatabaseTransaction, DbErr, EntityTrait};
 
 use super::convert::{status_to_active, to_active};
+use super::counts::Tally;
 use super::entity::{message, sender_count, status, write_probe};
 use super::repository::{SqlMessages, unavailable};
 use crate::adapters::batching::BatchInsert;
@@ -90,25 +91,28 @@ async fn insert_statuses(
 }
 
 /// Adds each sender's new messages to its count, creating rows for first-time senders, in one
-/// statement. Rows go in sender order so that concurrent writers on PostgreSQL lock them in the
-/// same order and cannot deadlock.
-async fn count_senders(txn: &DatabaseTransaction, per_sender: &BTreeMap<&str, i64>) -> Result<(), DbErr> {
+/// statement; returns how many senders are new. Rows go in sender order so that concurrent writers
+/// on PostgreSQL lock them in the same order and cannot deadlock.
+async fn count_senders(txn: &DatabaseTransaction, per_sender: &BTreeMap<&str, i64>) -> Result<i64, DbErr> {
     if per_sender.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let rows = per_sender
         .iter()
         .map(|(from, n)| sender_count::ActiveModel { from_msisdn: Set((*from).to_owned()), message_count: Set(*n) });
     let bump = Expr::cust("sender_counts.message_count + excluded.message_count");
-    sender_count::Entity::insert_many(rows)
+    let counted = sender_count::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(sender_count::Column::FromMsisdn)
                 .value(sender_count::Column::MessageCount, bump)
                 .to_owned(),
         )
-        .exec_without_returning(txn)
-        .await
-        .map(drop)
+        .exec_with_returning(txn)
+        .await?;
+    // A stored sender had at least one message before, so only a new row counts exactly this
+    // group's messages (rows whose count reached 0 are deleted with it).
+    let new = counted.iter().filter(|row| per_sender.get(row.from_msisdn.as_str()) == Some(&row.message_count));
+    Ok(i64::try_from(new.count()).unwrap_or(i64::MAX))
 }
 
 /// Each delivery's outcomes: created where this group wrote the row, duplicate elsewhere
@@ -141,12 +145,15 @@ impl BatchInsert for SqlMessages {
         let messages = insert_messages(&txn, &candidates.messages).await.map_err(unavailable)?;
         let statuses = insert_statuses(&txn, &candidates.statuses).await.map_err(unavailable)?;
         let mut per_sender: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut tally = Tally::default();
         for (m, _) in candidates.messages.iter().filter(|(m, _)| messages.contains(m.message_id.as_str())) {
             if let Some(sender) = m.sender_key() {
                 *per_sender.entry(sender).or_default() += 1;
             }
+            tally.message(m.ts.as_micros(), 1);
         }
-        count_senders(&txn, &per_sender).await.map_err(unavailable)?;
+        tally.senders(count_senders(&txn, &per_sender).await.map_err(unavailable)?);
+        tally.apply(&txn).await.map_err(unavailable)?;
         let top = match &self.horizon {
             Some(_) if !messages.is_empty() => Some(super::feed::last_rowid(&txn).await.map_err(unavailable)?),
             _ => None,
