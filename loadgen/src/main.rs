@@ -7,9 +7,12 @@
 
 mod baseline;
 mod client;
+mod dist;
+mod envelope;
 mod payload;
 mod read;
 mod report;
+mod rfc3339;
 mod seed;
 mod verify;
 mod write;
@@ -78,15 +81,18 @@ pub struct Timing {
     pub warmup: Duration,
 }
 
-/// How senders are drawn.
+/// How senders and timestamps are drawn.
 #[derive(Args, Clone)]
 pub struct Senders {
-    /// Number of distinct senders.
-    #[arg(long, default_value_t = 1000)]
-    pub senders: usize,
-    /// Zipf exponent of the sender distribution (0 = uniform).
-    #[arg(long, default_value_t = 1.1)]
-    pub skew: f64,
+    /// Message distribution: `january` (ts in January 2025) or `realistic` (ts = now, ~1% late).
+    #[arg(long, value_enum, default_value = "january")]
+    pub dist: dist::Dist,
+    /// Number of distinct senders [default: 1000, or 100000 with --dist realistic].
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// Zipf exponent of the sender distribution (0 = uniform) [default: 1.1, or 1.0 with --dist realistic].
+    #[arg(long)]
+    pub skew: Option<f64>,
 }
 
 /// What a mode that posts signed webhooks takes.
@@ -116,15 +122,26 @@ pub struct WriteArgs {
     /// Skip the durability check.
     #[arg(long)]
     pub no_verify: bool,
+    /// Send WhatsApp Cloud API envelopes of N text messages each (1 to 1000), signed with
+    /// X-Hub-Signature-256, instead of flat messages.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub envelope: Option<u32>,
+    /// Meta app secret for --envelope (the service's WHATSAPP_APP_SECRET; falls back to --secret).
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
 }
 
 #[derive(Args, Clone)]
 pub struct ReadArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Senders the filters pick from (should match what was written).
-    #[arg(long, default_value_t = 1000)]
-    pub senders: usize,
+    /// Senders the filters pick from (should match what was written) [default: 1000, or 100000
+    /// with --dist realistic].
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// `realistic`: `since` is drawn between the first and last ts of GET /stats (fetched once).
+    #[arg(long, value_enum, default_value = "january")]
+    pub dist: dist::Dist,
     #[command(flatten)]
     pub timing: Timing,
     /// Fraction of requests that are GET /stats.
@@ -258,6 +275,17 @@ mod tests {
         assert_eq!(cli.write.timing.duration, Duration::from_secs(5));
         let cli = Cli::try_parse_from(["loadgen", "read", "--stats-share", "0.2"]).unwrap();
         assert!(matches!(cli.mode, Some(Mode::Read(_))));
+    }
+
+    #[test]
+    fn new_modes_and_options() {
+        let cli = Cli::try_parse_from(["loadgen", "--secret", "s", "--dist", "realistic"]).unwrap();
+        assert_eq!(cli.write.posting.senders.count(), 100_000);
+        assert_eq!(cli.write.posting.senders.skew(), 1.0);
+        let cli = Cli::try_parse_from(["loadgen", "write", "--senders", "5", "--envelope", "100"]).unwrap();
+        let Some(Mode::Write(a)) = cli.mode else { panic!("not write") };
+        assert_eq!((a.posting.senders.count(), a.posting.senders.skew(), a.envelope), (5, 1.1, Some(100)));
+        assert!(Cli::try_parse_from(["loadgen", "write", "--envelope", "1001"]).is_err());
     }
 
     #[test]
