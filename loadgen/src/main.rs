@@ -2,19 +2,24 @@
 //!
 //! Modes: `write` (default) measures signed `POST /webhook` and then verifies that every
 //! acknowledged message is stored; `read` measures `GET /messages` with random filters and
-//! `GET /stats`; `seed` fills a database through the API as fast as it can; `sqlite-baseline`
-//! measures a plain Rust SQLite insert loop, the storage ceiling ingest is compared with.
+//! `GET /stats` (or walks cursor pages); `seed` fills a database through the API as fast as it
+//! can; `feed` drains `GET /feed`; `consume` writes while one consumer long-polls the feed, then
+//! checks every acknowledged message came through exactly once; `sqlite-baseline` measures a
+//! plain Rust SQLite insert loop, the storage ceiling ingest is compared with.
 
 mod baseline;
 mod client;
+mod consume;
 mod dist;
 mod envelope;
+mod feed;
 mod payload;
 mod read;
 mod report;
 mod rfc3339;
 mod seed;
 mod verify;
+mod walk;
 mod write;
 
 use std::process::ExitCode;
@@ -40,6 +45,10 @@ enum Mode {
     Read(ReadArgs),
     /// Fill the database through the API, as fast as it goes.
     Seed(SeedArgs),
+    /// Drain GET /feed from the beginning on one connection, until an empty page.
+    Feed(FeedArgs),
+    /// `write` plus one consumer long-polling GET /feed; checks each acknowledged id came once.
+    Consume(ConsumeArgs),
     /// A plain Rust SQLite insert loop (WAL, synchronous=FULL) committing in groups; no HTTP.
     SqliteBaseline(BaselineArgs),
 }
@@ -142,6 +151,12 @@ pub struct ReadArgs {
     /// `realistic`: `since` is drawn between the first and last ts of GET /stats (fetched once).
     #[arg(long, value_enum, default_value = "january")]
     pub dist: dist::Dist,
+    /// Walk pages by cursor: each request starts a walk or continues the connection's walk.
+    #[arg(long)]
+    pub cursor: bool,
+    /// Longest cursor walk, in pages.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_depth: u32,
     #[command(flatten)]
     pub timing: Timing,
     /// Fraction of requests that are GET /stats.
@@ -159,6 +174,24 @@ pub struct SeedArgs {
     /// Messages to store.
     #[arg(long, default_value_t = 1_000_000)]
     pub count: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct FeedArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Messages per page, 1 to 1000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+}
+
+#[derive(Args, Clone)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Give up draining the feed this long after the writers stopped.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
 }
 
 #[derive(Args, Clone)]
@@ -222,6 +255,8 @@ fn main() -> ExitCode {
         Mode::Write(a) => &a.posting.common,
         Mode::Read(a) => &a.common,
         Mode::Seed(a) => &a.posting.common,
+        Mode::Feed(a) => &a.common,
+        Mode::Consume(a) => &a.write.posting.common,
         // No HTTP and no runtime: a plain synchronous loop.
         Mode::SqliteBaseline(a) => return report_exit(baseline::run(a.clone())),
     };
@@ -239,6 +274,8 @@ fn main() -> ExitCode {
             Mode::Write(a) => write::run(a).await,
             Mode::Read(a) => read::run(a).await,
             Mode::Seed(a) => seed::run(a).await,
+            Mode::Feed(a) => feed::run(a).await,
+            Mode::Consume(a) => consume::run(a).await,
             Mode::SqliteBaseline(_) => unreachable!("run without a runtime above"),
         }
     });
@@ -286,6 +323,13 @@ mod tests {
         let Some(Mode::Write(a)) = cli.mode else { panic!("not write") };
         assert_eq!((a.posting.senders.count(), a.posting.senders.skew(), a.envelope), (5, 1.1, Some(100)));
         assert!(Cli::try_parse_from(["loadgen", "write", "--envelope", "1001"]).is_err());
+        let cli = Cli::try_parse_from(["loadgen", "read", "--cursor"]).unwrap();
+        let Some(Mode::Read(a)) = cli.mode else { panic!("not read") };
+        assert!(a.cursor && a.max_depth == 200);
+        let cli = Cli::try_parse_from(["loadgen", "feed"]).unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Feed(ref a)) if a.limit == 1000));
+        let cli = Cli::try_parse_from(["loadgen", "consume", "--duration", "2s", "-c", "2"]).unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Consume(ref a)) if a.write.posting.common.connections == 2));
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! `read` mode: closed-loop GET /messages with random filters, and a share of GET /stats.
+//! With `--cursor`, the /messages requests walk pages by cursor instead (see `walk.rs`).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -16,6 +17,7 @@ use crate::dist::{Dist, stats_span};
 use crate::payload::{VOCAB, sender_query};
 use crate::report::{CpuWindow, Recorder, cpu_human, emit};
 use crate::rfc3339;
+use crate::walk::{DEPTHS, walk_worker};
 use crate::write::merge;
 
 /// Names of the filter combinations, indexed by a mask: bit 0 `from`, bit 1 `since`, bit 2 `q`.
@@ -32,11 +34,15 @@ pub struct Ctx {
     pub end: Instant,
 }
 
-/// One worker's recordings: /messages by filter shape, and /stats.
+/// One worker's recordings: /messages by filter shape, and /stats; with `--cursor`, also
+/// /messages by page depth, the deepest page and the walks.
 #[derive(Default)]
 pub struct Seen {
     pub messages: [Recorder; 8],
     pub stats: Recorder,
+    pub depth: [Recorder; DEPTHS.len()],
+    pub deepest: u32,
+    pub walks: u64,
 }
 
 pub async fn run(a: ReadArgs) -> Result<ExitCode> {
@@ -60,16 +66,30 @@ pub async fn run(a: ReadArgs) -> Result<ExitCode> {
     let workers: Vec<_> = conns
         .into_iter()
         .enumerate()
-        .map(|(n, conn)| tokio::spawn(worker(ctx.clone(), conn, SmallRng::seed_from_u64(seed ^ n as u64))))
+        .map(|(n, conn)| {
+            let rng = SmallRng::seed_from_u64(seed ^ n as u64);
+            if a.cursor {
+                tokio::spawn(walk_worker(ctx.clone(), conn, rng))
+            } else {
+                tokio::spawn(worker(ctx.clone(), conn, rng))
+            }
+        })
         .collect();
     let mut shapes: [Recorder; 8] = Default::default();
     let mut stats = Recorder::default();
+    let mut depth: [Recorder; DEPTHS.len()] = Default::default();
+    let (mut deepest, mut walks) = (0, 0);
     for w in workers {
         let seen = w.await?;
         for (into, from) in shapes.iter_mut().zip(&seen.messages) {
             into.merge(from);
         }
+        for (into, from) in depth.iter_mut().zip(&seen.depth) {
+            into.merge(from);
+        }
         stats.merge(&seen.stats);
+        deepest = deepest.max(seen.deepest);
+        walks += seen.walks;
     }
     let elapsed = Instant::now().saturating_duration_since(measure_start);
     let cpu = cpu.await?.finish(elapsed);
@@ -79,8 +99,9 @@ pub async fn run(a: ReadArgs) -> Result<ExitCode> {
     all.merge(&messages);
     all.merge(&stats);
 
+    let how = if a.cursor { format!(", cursor walks up to {} pages", a.max_depth) } else { String::new() };
     let mut human = format!(
-        "read: {} connections, {:.2} s measured (+{:.1} s warm-up), stats share {}\n{}\n{}\n{}\n{}\nby filter (GET /messages):",
+        "read: {} connections, {:.2} s measured (+{:.1} s warm-up), stats share {}{how}\n{}\n{}\n{}\n{}\nby filter (GET /messages):",
         c.connections,
         elapsed.as_secs_f64(),
         a.timing.warmup.as_secs_f64(),
@@ -100,6 +121,19 @@ pub async fn run(a: ReadArgs) -> Result<ExitCode> {
         "messages": messages.figures(elapsed), "stats": stats.figures(elapsed), "by_filter": by_filter,
         "dist": format!("{:?}", a.dist).to_lowercase(),
     });
+    if a.cursor {
+        human.push_str("\nby page depth (GET /messages):");
+        let mut by_depth = Map::new();
+        for ((name, _), rec) in DEPTHS.iter().zip(&depth).filter(|(_, r)| r.requests() > 0) {
+            by_depth.insert((*name).into(), breakdown_line(&mut human, name, rec, elapsed));
+        }
+        let _ = write!(
+            human,
+            "\ncursor     {walks} walks started, deepest page reached {deepest} (max depth {})",
+            a.max_depth
+        );
+        figures["cursor"] = json!({"max_depth": a.max_depth, "deepest": deepest, "walks": walks, "by_depth": by_depth});
+    }
     merge(&mut figures, all.figures(elapsed));
     let bad = all.errors + all.other.values().sum::<u64>();
     if bad > 0 {
@@ -137,7 +171,7 @@ async fn worker(ctx: Arc<Ctx>, mut conn: Conn, mut rng: SmallRng) -> Seen {
     seen
 }
 
-/// One indented line of the by-filter breakdown; returns its figures.
+/// One indented line of a breakdown (by filter, by depth); returns its figures.
 fn breakdown_line(human: &mut String, name: &str, rec: &Recorder, elapsed: std::time::Duration) -> serde_json::Value {
     let f = rec.figures(elapsed);
     let (l, n) = (&f["latency_ms"], |v: &serde_json::Value| v.as_f64().unwrap_or(0.0));
