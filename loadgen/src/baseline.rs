@@ -72,7 +72,7 @@ pub enum Synchronous {
 pub fn run(a: BaselineArgs) -> Result<ExitCode> {
     let groups = a.group_sizes()?;
     let seed = a.seed.unwrap_or_else(rand::random);
-    let generator = Generator::new(run_prefix(), "unused", a.senders.senders, a.senders.skew, seed);
+    let generator = Generator::new(run_prefix(), "unused", a.senders.count(), a.senders.skew(), a.senders.dist, seed);
     eprintln!("sqlite-baseline: building {} rows (SQLite {})", a.rows, rusqlite::version());
     let rows: Vec<Row> = (0..a.rows as u64)
         .map(|i| {

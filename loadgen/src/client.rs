@@ -42,13 +42,18 @@ impl Target {
     }
 
     pub fn post_webhook(&self, body: Bytes, signature: HeaderValue) -> Request<Full<Bytes>> {
+        self.post_signed(body, "x-signature", signature)
+    }
+
+    /// `POST /webhook` with the signature in header `header` (`x-signature`, `x-hub-signature-256`).
+    pub fn post_signed(&self, body: Bytes, header: &'static str, signature: HeaderValue) -> Request<Full<Bytes>> {
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = Method::POST;
         *req.uri_mut() = Uri::from_static("/webhook");
         let h = req.headers_mut();
         h.insert(HOST, self.host.clone());
         h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        h.insert("x-signature", signature);
+        h.insert(header, signature);
         req
     }
 

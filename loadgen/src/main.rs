@@ -2,16 +2,24 @@
 //!
 //! Modes: `write` (default) measures signed `POST /webhook` and then verifies that every
 //! acknowledged message is stored; `read` measures `GET /messages` with random filters and
-//! `GET /stats`; `seed` fills a database through the API as fast as it can; `sqlite-baseline`
-//! measures a plain Rust SQLite insert loop, the storage ceiling ingest is compared with.
+//! `GET /stats` (or walks cursor pages); `seed` fills a database through the API as fast as it
+//! can; `feed` drains `GET /feed`; `consume` writes while one consumer long-polls the feed, then
+//! checks every acknowledged message came through exactly once; `sqlite-baseline` measures a
+//! plain Rust SQLite insert loop, the storage ceiling ingest is compared with.
 
 mod baseline;
 mod client;
+mod consume;
+mod dist;
+mod envelope;
+mod feed;
 mod payload;
 mod read;
 mod report;
+mod rfc3339;
 mod seed;
 mod verify;
+mod walk;
 mod write;
 
 use std::process::ExitCode;
@@ -37,6 +45,10 @@ enum Mode {
     Read(ReadArgs),
     /// Fill the database through the API, as fast as it goes.
     Seed(SeedArgs),
+    /// Drain GET /feed from the beginning on one connection, until an empty page.
+    Feed(FeedArgs),
+    /// `write` plus one consumer long-polling GET /feed; checks each acknowledged id came once.
+    Consume(ConsumeArgs),
     /// A plain Rust SQLite insert loop (WAL, synchronous=FULL) committing in groups; no HTTP.
     SqliteBaseline(BaselineArgs),
 }
@@ -78,15 +90,18 @@ pub struct Timing {
     pub warmup: Duration,
 }
 
-/// How senders are drawn.
+/// How senders and timestamps are drawn.
 #[derive(Args, Clone)]
 pub struct Senders {
-    /// Number of distinct senders.
-    #[arg(long, default_value_t = 1000)]
-    pub senders: usize,
-    /// Zipf exponent of the sender distribution (0 = uniform).
-    #[arg(long, default_value_t = 1.1)]
-    pub skew: f64,
+    /// Message distribution: `january` (ts in January 2025) or `realistic` (ts = now, ~1% late).
+    #[arg(long, value_enum, default_value = "january")]
+    pub dist: dist::Dist,
+    /// Number of distinct senders [default: 1000, or 100000 with --dist realistic].
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// Zipf exponent of the sender distribution (0 = uniform) [default: 1.1, or 1.0 with --dist realistic].
+    #[arg(long)]
+    pub skew: Option<f64>,
 }
 
 /// What a mode that posts signed webhooks takes.
@@ -116,15 +131,32 @@ pub struct WriteArgs {
     /// Skip the durability check.
     #[arg(long)]
     pub no_verify: bool,
+    /// Send WhatsApp Cloud API envelopes of N text messages each (1 to 1000), signed with
+    /// X-Hub-Signature-256, instead of flat messages.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub envelope: Option<u32>,
+    /// Meta app secret for --envelope (the service's WHATSAPP_APP_SECRET; falls back to --secret).
+    #[arg(long, env = "WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub app_secret: Option<String>,
 }
 
 #[derive(Args, Clone)]
 pub struct ReadArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Senders the filters pick from (should match what was written).
-    #[arg(long, default_value_t = 1000)]
-    pub senders: usize,
+    /// Senders the filters pick from (should match what was written) [default: 1000, or 100000
+    /// with --dist realistic].
+    #[arg(long)]
+    pub senders: Option<usize>,
+    /// `realistic`: `since` is drawn between the first and last ts of GET /stats (fetched once).
+    #[arg(long, value_enum, default_value = "january")]
+    pub dist: dist::Dist,
+    /// Walk pages by cursor: each request starts a walk or continues the connection's walk.
+    #[arg(long)]
+    pub cursor: bool,
+    /// Longest cursor walk, in pages.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_depth: u32,
     #[command(flatten)]
     pub timing: Timing,
     /// Fraction of requests that are GET /stats.
@@ -142,6 +174,24 @@ pub struct SeedArgs {
     /// Messages to store.
     #[arg(long, default_value_t = 1_000_000)]
     pub count: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct FeedArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Messages per page, 1 to 1000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+}
+
+#[derive(Args, Clone)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Give up draining the feed this long after the writers stopped.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
 }
 
 #[derive(Args, Clone)]
@@ -205,6 +255,8 @@ fn main() -> ExitCode {
         Mode::Write(a) => &a.posting.common,
         Mode::Read(a) => &a.common,
         Mode::Seed(a) => &a.posting.common,
+        Mode::Feed(a) => &a.common,
+        Mode::Consume(a) => &a.write.posting.common,
         // No HTTP and no runtime: a plain synchronous loop.
         Mode::SqliteBaseline(a) => return report_exit(baseline::run(a.clone())),
     };
@@ -222,6 +274,8 @@ fn main() -> ExitCode {
             Mode::Write(a) => write::run(a).await,
             Mode::Read(a) => read::run(a).await,
             Mode::Seed(a) => seed::run(a).await,
+            Mode::Feed(a) => feed::run(a).await,
+            Mode::Consume(a) => consume::run(a).await,
             Mode::SqliteBaseline(_) => unreachable!("run without a runtime above"),
         }
     });
@@ -258,6 +312,24 @@ mod tests {
         assert_eq!(cli.write.timing.duration, Duration::from_secs(5));
         let cli = Cli::try_parse_from(["loadgen", "read", "--stats-share", "0.2"]).unwrap();
         assert!(matches!(cli.mode, Some(Mode::Read(_))));
+    }
+
+    #[test]
+    fn new_modes_and_options() {
+        let cli = Cli::try_parse_from(["loadgen", "--secret", "s", "--dist", "realistic"]).unwrap();
+        assert_eq!(cli.write.posting.senders.count(), 100_000);
+        assert_eq!(cli.write.posting.senders.skew(), 1.0);
+        let cli = Cli::try_parse_from(["loadgen", "write", "--senders", "5", "--envelope", "100"]).unwrap();
+        let Some(Mode::Write(a)) = cli.mode else { panic!("not write") };
+        assert_eq!((a.posting.senders.count(), a.posting.senders.skew(), a.envelope), (5, 1.1, Some(100)));
+        assert!(Cli::try_parse_from(["loadgen", "write", "--envelope", "1001"]).is_err());
+        let cli = Cli::try_parse_from(["loadgen", "read", "--cursor"]).unwrap();
+        let Some(Mode::Read(a)) = cli.mode else { panic!("not read") };
+        assert!(a.cursor && a.max_depth == 200);
+        let cli = Cli::try_parse_from(["loadgen", "feed"]).unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Feed(ref a)) if a.limit == 1000));
+        let cli = Cli::try_parse_from(["loadgen", "consume", "--duration", "2s", "-c", "2"]).unwrap();
+        assert!(matches!(cli.mode, Some(Mode::Consume(ref a)) if a.write.posting.common.connections == 2));
     }
 
     #[test]

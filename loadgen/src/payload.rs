@@ -1,6 +1,7 @@
 //! Message generation: unique ids with a run prefix, Zipf-skewed senders, varied texts, and
 //! the HMAC-SHA256 signature of each body. Message `i` of a run is a pure function of
-//! `(seed, i)`, so a pool can be pre-built or messages made on the fly with the same result.
+//! `(seed, i)` (and, under `--dist realistic`, of the clock when it is built), so a pool can be
+//! pre-built or messages made on the fly with the same result.
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -8,6 +9,9 @@ use hyper::header::HeaderValue;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use sha2::Sha256;
+
+use crate::dist::{Dist, realistic_ts};
+use crate::rfc3339;
 
 /// Words the texts are made of; `read` draws its `q` needles from the same list.
 pub const VOCAB: &[&str] = &[
@@ -128,27 +132,24 @@ impl Zipf {
 pub struct Signed {
     pub body: Bytes,
     pub signature: HeaderValue,
-    pub sender: u16,
+    pub sender: u32,
 }
 
-/// One message before it is serialised: `ts` is a second of January 2025.
+/// One message before it is serialised.
 pub struct Fields {
     pub message_id: String,
     pub rank: usize,
     pub to: String,
-    pub day: u32,
-    pub hour: u32,
-    pub min: u32,
-    pub sec: u32,
+    /// `ts` in microseconds since the Unix epoch: a second of January 2025, or (realistic) the
+    /// wall clock when the message was built.
+    pub ts: i64,
     pub text: Option<String>,
 }
 
 impl Fields {
-    /// `ts` as microseconds since the Unix epoch (2025-01-01T00:00:00Z is 1735689600 s).
+    /// `ts` as microseconds since the Unix epoch.
     pub fn ts_micros(&self) -> i64 {
-        let secs =
-            1_735_689_600 + i64::from(self.day - 1) * 86_400 + i64::from(self.hour * 3600 + self.min * 60 + self.sec);
-        secs * 1_000_000
+        self.ts
     }
 }
 
@@ -157,13 +158,22 @@ pub struct Generator {
     prefix: String,
     seed: u64,
     zipf: Zipf,
+    dist: Dist,
     mac: Hmac<Sha256>,
 }
 
+/// Most senders `sender()` can name (7 digits after `+1555`).
+const MAX_SENDERS: usize = 9_999_999;
+
 impl Generator {
-    pub fn new(prefix: String, secret: &str, senders: usize, skew: f64, seed: u64) -> Self {
+    pub fn new(prefix: String, secret: &str, senders: usize, skew: f64, dist: Dist, seed: u64) -> Self {
         let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any length");
-        Self { prefix, seed, zipf: Zipf::new(senders.min(usize::from(u16::MAX)), skew), mac }
+        Self { prefix, seed, zipf: Zipf::new(senders.min(MAX_SENDERS), skew), dist, mac }
+    }
+
+    /// Hex HMAC-SHA256 of `body` with this generator's secret.
+    pub fn sign_hex(&self, body: &[u8]) -> String {
+        hex::encode(self.mac.clone().chain_update(body).finalize().into_bytes())
     }
 
     pub fn prefix(&self) -> &str {
@@ -180,26 +190,33 @@ impl Generator {
         let mut rng = SmallRng::seed_from_u64(self.seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let rank = self.zipf.sample(&mut rng);
         let to = format!("+1415555{:04}", 100 + rng.random_range(0..RECIPIENTS));
-        let (day, hour, min, sec) =
-            (rng.random_range(1..=31), rng.random_range(0..24), rng.random_range(0..60), rng.random_range(0..60));
-        Fields { message_id: self.message_id(i), rank, to, day, hour, min, sec, text: text(&mut rng) }
+        let ts = match self.dist {
+            Dist::January => {
+                let (day, hour, min, sec) = (
+                    rng.random_range(1..=31),
+                    rng.random_range(0..24),
+                    rng.random_range(0..60),
+                    rng.random_range(0..60),
+                );
+                rfc3339::micros(2025, 1, day, hour, min, sec)
+            }
+            Dist::Realistic => realistic_ts(&mut rng, rfc3339::now_micros()),
+        };
+        Fields { message_id: self.message_id(i), rank, to, ts, text: text(&mut rng) }
     }
 
     pub fn message(&self, i: u64) -> Signed {
         let f = self.fields(i);
-        let ts = format!("2025-01-{:02}T{:02}:{:02}:{:02}Z", f.day, f.hour, f.min, f.sec);
         let body = serde_json::json!({
             "message_id": f.message_id,
             "from": sender(f.rank),
             "to": f.to,
-            "ts": ts,
+            "ts": rfc3339::format(f.ts),
             "text": f.text,
         });
-        let rank = f.rank;
         let body = serde_json::to_vec(&body).expect("a JSON value serialises");
-        let digest = self.mac.clone().chain_update(&body).finalize().into_bytes();
-        let signature = HeaderValue::from_str(&hex::encode(digest)).expect("hex is a valid header value");
-        Signed { body: Bytes::from(body), signature, sender: rank as u16 }
+        let signature = HeaderValue::from_str(&self.sign_hex(&body)).expect("hex is a valid header value");
+        Signed { body: Bytes::from(body), signature, sender: f.rank as u32 }
     }
 }
 
@@ -247,13 +264,23 @@ fn capitalise(out: &mut String, word: &str) {
 pub async fn signed_run(
     posting: &crate::Posting,
 ) -> anyhow::Result<(std::sync::Arc<crate::client::Target>, String, Generator)> {
-    let (c, senders) = (&posting.common, &posting.senders);
     let secret =
         posting.secret.as_deref().ok_or_else(|| anyhow::anyhow!("--secret (or WEBHOOK_SECRET) is required"))?;
+    signed_run_with(posting, secret, "").await
+}
+
+/// Like [`signed_run`], signing with `secret` and with `id_prefix` before the run prefix of
+/// every message id (the Cloud API's `wamid.`).
+pub async fn signed_run_with(
+    posting: &crate::Posting,
+    secret: &str,
+    id_prefix: &str,
+) -> anyhow::Result<(std::sync::Arc<crate::client::Target>, String, Generator)> {
+    let (c, senders) = (&posting.common, &posting.senders);
     let target = crate::client::Target::resolve(&c.target, c.token.as_deref()).await?;
-    let prefix = run_prefix();
+    let prefix = format!("{id_prefix}{}", run_prefix());
     let seed = c.seed.unwrap_or_else(rand::random);
-    let generator = Generator::new(prefix.clone(), secret, senders.senders, senders.skew, seed);
+    let generator = Generator::new(prefix.clone(), secret, senders.count(), senders.skew(), senders.dist, seed);
     Ok((target, prefix, generator))
 }
 
@@ -268,14 +295,27 @@ mod tests {
 
     #[test]
     fn messages_are_deterministic_and_signed() {
-        let g = Generator::new("p".into(), "s3cret", 1000, 1.1, 7);
+        let g = Generator::new("p".into(), "s3cret", 1000, 1.1, Dist::January, 7);
         let (a, b) = (g.message(42), g.message(42));
         assert_eq!(a.body, b.body);
         let expected = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap().chain_update(&a.body).finalize();
         assert_eq!(a.signature.to_str().unwrap(), hex::encode(expected.into_bytes()));
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         assert_eq!(v["message_id"], "p-42");
-        assert_eq!(v["from"], sender(usize::from(a.sender)));
+        assert_eq!(v["from"], sender(a.sender as usize));
+        let ts = rfc3339::parse(v["ts"].as_str().unwrap()).unwrap();
+        assert!((rfc3339::micros(2025, 1, 1, 0, 0, 0)..rfc3339::micros(2025, 2, 1, 0, 0, 0)).contains(&ts));
+    }
+
+    #[test]
+    fn realistic_messages_are_stamped_now() {
+        let g = Generator::new("p".into(), "s", 100_000, 1.0, Dist::Realistic, 7);
+        let before = rfc3339::now_micros();
+        let ts: Vec<i64> = (0..2000).map(|i| g.fields(i).ts).collect();
+        let after = rfc3339::now_micros();
+        let on_time = ts.iter().filter(|&&t| (before..=after).contains(&t)).count();
+        assert!(on_time > 1900, "{on_time} of 2000 on time");
+        assert!(ts.iter().all(|&t| t <= after && t >= before - 48 * 3_600_000_000));
     }
 
     #[test]

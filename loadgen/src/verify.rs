@@ -1,4 +1,5 @@
-//! Durability check after `write`: every message acknowledged with 200 must be listed by
+//! Durability check after `write` (flat messages or envelopes) and `consume`: every message
+//! acknowledged with 200 must be listed by
 //! `GET /messages?from=<sender>`. Each sender touched is paged through once (limit=100), the
 //! senders shared out over the run's connections.
 
@@ -10,7 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::client::{Conn, Target};
-use crate::payload::{Generator, Signed, sender_query};
+use crate::payload::{Generator, sender_query};
 
 const PAGE: u64 = 100;
 const ATTEMPTS: u32 = 20;
@@ -67,13 +68,12 @@ pub async fn verify(
     target: &Arc<Target>,
     conns: Vec<Conn>,
     generator: &Generator,
-    pool: &[Signed],
-    acked: &[u32],
+    acked: &[(u64, u32)],
 ) -> Result<Verdict> {
     let started = Instant::now();
-    let mut by_sender: HashMap<u16, HashSet<u64>> = HashMap::new();
-    for &i in acked {
-        by_sender.entry(pool[i as usize].sender).or_default().insert(u64::from(i));
+    let mut by_sender: HashMap<u32, HashSet<u64>> = HashMap::new();
+    for &(i, sender) in acked {
+        by_sender.entry(sender).or_default().insert(i);
     }
     let queue = Arc::new(Mutex::new(by_sender.into_iter().collect::<Vec<_>>()));
     let ours = format!("{}-", generator.prefix());
@@ -120,13 +120,13 @@ async fn check_sender(
     target: &Target,
     conn: &mut Conn,
     ours: &str,
-    sender: u16,
+    sender: u32,
     mut expected: HashSet<u64>,
 ) -> Result<Tally> {
     let mut tally = Tally::default();
     let mut offset = 0u64;
     loop {
-        let path = format!("/messages?from={}&limit={PAGE}&offset={offset}", sender_query(usize::from(sender)));
+        let path = format!("/messages?from={}&limit={PAGE}&offset={offset}", sender_query(sender as usize));
         let page = get_json(target, conn, &path, &mut tally.requests).await?;
         let data = page["data"].as_array().ok_or_else(|| anyhow!("{path}: no data array"))?;
         for m in data {
