@@ -15,6 +15,10 @@
 #             at the largest size also /stats alone and resident memory during reads and writes
 #   stats     /stats latency alone over STATS_SIZE messages (seeds its own database)
 #   memory    resident memory under write and read load over STATS_SIZE messages (seeds its own)
+#   scale     reading at scale: SCALE_SIZE messages seeded once per distribution by the previous
+#             binary (PREV_REV); it and the new binary (on a migrated copy) each serve reads at 1 and
+#             32 connections, /stats alone; the new one also cursor walks and a feed drain; then a
+#             feed consumer beside writers checks exactly-once
 #   all       build ingest baseline reads (reads covers stats and memory at the largest size)
 #
 # Settings (environment):
@@ -22,6 +26,8 @@
 #   BASELINE_GROUPS=1,32,100,1000  BASELINE_DURATION=5s   (32: the largest group 32 connections can form)
 #   SIZES="10000 100000 1000000"  READ_DURATION=10s  READ_CONNECTIONS="32 1"  (each; 1 = unloaded latency)
 #   STATS_SIZE=1000000   NGINX_WORKERS=2
+#   SCALE_SIZE=1000000  SCALE_DISTS="january realistic"   scale: rows per database, loadgen --dist
+#   PREV_REV=28750d5  PREV_BIN   scale: the binary before the change (built from git when unset)
 #   SERVICE_BIN, LOADGEN_BIN   use these binaries and skip the build
 #   CARGO_TARGET_DIR           the service's target dir (respected); loadgen builds in loadgen/target
 #   BENCH_OUT                  JSON lines file of results (default: <target>/bench/results-<time>.jsonl)
@@ -41,6 +47,10 @@ SIZES=${SIZES:-10000 100000 1000000}
 READ_DURATION=${READ_DURATION:-10s}
 READ_CONNECTIONS=${READ_CONNECTIONS:-32 1}
 STATS_SIZE=${STATS_SIZE:-1000000}
+SCALE_SIZE=${SCALE_SIZE:-1000000}
+SCALE_DISTS=${SCALE_DISTS:-january realistic}
+PREV_REV=${PREV_REV:-28750d5}
+PREV_BIN=${PREV_BIN:-}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 SECRET=bench-secret-0123456789abcdef
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -152,9 +162,12 @@ wait_http() { # url seconds
     done
 }
 
-# Starts the service on a fresh SQLite database; sets SVC_PID, SVC_URL, SVC_DIR.
+# Starts the service (binary $1, default SERVICE_BIN) on the SQLite database in directory $2
+# (default: a fresh one, removed when it stops); sets SVC_PID, SVC_URL, SVC_DIR.
 start_service() {
-    SVC_DIR=$(mktemp -d "$WORK/service.XXXXXX")
+    local bin=${1:-$SERVICE_BIN}
+    SVC_DIR=${2:-$(mktemp -d "$WORK/service.XXXXXX")}
+    SVC_KEEP=${2:+1}
     local port
     port=$(free_port)
     SVC_URL=http://127.0.0.1:$port
@@ -162,10 +175,11 @@ start_service() {
     : >"$SVC_DIR/bench.toml"
     (cd "$SVC_DIR" && exec env -u RUST_LOG WEBHOOK_SECRET="$SECRET" PORT="$port" HOST=127.0.0.1 \
         DATABASE_URL="sqlite://$SVC_DIR/app.db" LOG_LEVEL=warn READ_API_TOKEN= CONFIG_FILE="$SVC_DIR/bench.toml" \
-        "$SERVICE_BIN" >"$SVC_DIR/service.log" 2>&1) &
+        "$bin" >"$SVC_DIR/service.log" 2>&1) &
     SVC_PID=$!
     PIDS+=("$SVC_PID")
-    wait_http "$SVC_URL/health/ready" 60 || { tail -20 "$SVC_DIR/service.log" >&2; die "service did not become ready"; }
+    # Migrating a large database of an older release rebuilds tables: give it time.
+    wait_http "$SVC_URL/health/ready" 900 || { tail -20 "$SVC_DIR/service.log" >&2; die "service did not become ready"; }
     echo "service pid $SVC_PID on $SVC_URL, database $SVC_DIR/app.db" >&2
 }
 
@@ -182,7 +196,7 @@ stop_service() {
         note "WARNING: the service logged $errors error lines; first ones:"
         grep '"level":5[0-9]' "$SVC_DIR/service.log" | head -3 | cut -c1-300
     fi
-    rm -rf "$SVC_DIR"
+    [ -n "$SVC_KEEP" ] || rm -rf "$SVC_DIR"
 }
 
 APT_UPDATED=
@@ -279,12 +293,13 @@ loadgen() {
 }
 
 # Seeds the running service up to $1 messages in total (it already holds $2).
-seed_to() { # total already
+seed_to() { # total already [more loadgen seed options]
     local n=$(($1 - $2)) t0 t1 out
     [ "$n" -gt 0 ] || return 0
     log "seeding $n messages (to $1) through POST /webhook"
     t0=$(now)
-    out=$(loadgen seed --target "$SVC_URL" --secret "$SECRET" --count "$n" -c "$CONNECTIONS" --service-pid "$SVC_PID") ||
+    out=$(loadgen seed --target "$SVC_URL" --secret "$SECRET" --count "$n" -c "$CONNECTIONS" --service-pid "$SVC_PID" \
+        "${@:3}") ||
         die "seeding failed: $out"
     t1=$(now)
     record seed "to-$1" "$out"
@@ -359,12 +374,13 @@ step_baseline() {
 }
 
 # One read run at the current size; $1 = size label, $2 = connections, $3 = stats share.
-read_run() {
+read_run() { # size connections stats-share [more loadgen read options]
     local size=$1 conns=$2 share=$3 out rc=0 label
+    shift 3
     label="$size-c$conns"
     [ "$share" != 1 ] || label="$label-stats-only"
     out=$(loadgen read --target "$SVC_URL" -c "$conns" --duration "$READ_DURATION" --warmup "$WARMUP" \
-        --stats-share "$share" --service-pid "$SVC_PID") || rc=$?
+        --stats-share "$share" --service-pid "$SVC_PID" "$@") || rc=$?
     record reads "$label" "$out"
     if [ "$share" = 1 ]; then
         note "$(printf 'stats  %8s c=%-3s  %8.1f req/s  p50 %s ms  p99 %s ms  max %s ms' "$size" "$conns" \
@@ -436,6 +452,74 @@ step_reads() {
     stop_service
 }
 
+# The previous release's binary, built from git at PREV_REV (kept under the target dir).
+build_prev() {
+    [ -z "$PREV_BIN" ] || return 0
+    local base=$TARGET_DIR/prev-$PREV_REV
+    if [ ! -x "$base/target/release/webhook-ingest" ]; then
+        log "building the previous binary at $PREV_REV (release, in $base)"
+        rm -rf "$base/tree" && mkdir -p "$base/tree"
+        git -C "$ROOT" archive "$PREV_REV" | tar -x -C "$base/tree"
+        (cd "$base/tree" && CARGO_TARGET_DIR="$base/target" cargo build --release --bin webhook-ingest)
+    fi
+    PREV_BIN=$base/target/release/webhook-ingest
+}
+
+# Reads over one seeded database: 1 and 32 connections, /stats alone, memory under the 32; with
+# `new`, also cursor walks and a feed drain.
+scale_reads() { # label binary dir dist
+    local label=$1 dist=$4 mem out rc
+    start_service "$2" "$3"
+    log "reads at scale: $label, dist $dist"
+    read_run "$label-$dist" 1 0.1 --dist "$dist" --max-offset 10000
+    rss_start "$SVC_PID"
+    read_run "$label-$dist" "$CONNECTIONS" 0.1 --dist "$dist" --max-offset 10000
+    mem=$(rss_stop "$SVC_PID")
+    note "$(printf 'memory %s-%s under %s reading connections: RSS max %s MiB (VmHWM %s MiB)' "$label" "$dist" \
+        "$CONNECTIONS" ${mem})"
+    read_run "$label-$dist" 1 1 --dist "$dist"
+    if [ "$label" = new ]; then
+        read_run "$label-$dist-cursor" 1 0 --dist "$dist" --cursor --max-depth 100
+        rc=0
+        out=$(loadgen feed --target "$SVC_URL" --limit 1000 --service-pid "$SVC_PID") || rc=$?
+        record scale "feed-$dist" "$out"
+        note "$(printf 'feed   %s-%s  %s messages in %s pages: %8.0f messages/s  page p50 %s ms  p99 %s ms' "$label" \
+            "$dist" "$(jget "$out" .messages)" "$(jget "$out" .pages)" "$(jget "$out" .messages_per_s)" \
+            "$(jget "$out" .latency_ms.p50)" "$(jget "$out" .latency_ms.p99)")"
+        [ "$rc" -eq 0 ] || note "WARNING: loadgen feed exited $rc"
+    fi
+    stop_service
+}
+
+step_scale() {
+    build
+    build_prev
+    log "reading at scale: $SCALE_SIZE messages per distribution ($SCALE_DISTS), new binary against $PREV_BIN"
+    local dist dir out rc
+    for dist in $SCALE_DISTS; do
+        # One seeding by the previous binary; the new one migrates a copy, so both read the same rows.
+        dir=$(mktemp -d "$WORK/scale-prev.XXXXXX")
+        start_service "$PREV_BIN" "$dir"
+        seed_to "$SCALE_SIZE" 0 --dist "$dist"
+        stop_service
+        cp -a "$dir" "$dir.new"
+        scale_reads prev "$PREV_BIN" "$dir" "$dist"
+        scale_reads new "$SERVICE_BIN" "$dir.new" "$dist"
+        rm -rf "$dir" "$dir.new"
+    done
+    log "consume: writers and one feed consumer on a fresh database"
+    start_service
+    rc=0
+    out=$(loadgen consume --target "$SVC_URL" --secret "$SECRET" -c "$CONNECTIONS" --duration "$DURATION" \
+        --warmup "$WARMUP" --dist realistic --service-pid "$SVC_PID") || rc=$?
+    record scale consume "$out"
+    note "$(printf 'consume  %s req/s while consuming: acknowledged %s seen %s lost %s duplicates %s, lag p50 %s ms p99 %s ms' \
+        "$(jget "$out" .rps)" "$(jget "$out" .feed.acknowledged)" "$(jget "$out" .feed.seen)" "$(jget "$out" .feed.lost)" \
+        "$(jget "$out" .feed.duplicates)" "$(jget "$out" .feed.lag_ms.p50)" "$(jget "$out" .feed.lag_ms.p99)")"
+    [ "$rc" -eq 0 ] || note "WARNING: loadgen consume exited $rc (lost or duplicated messages, or no drain)"
+    stop_service
+}
+
 step_stats() {
     build
     start_service
@@ -464,9 +548,9 @@ main() {
     local s
     for s in "${steps[@]}"; do
         case $s in
-            build | ingest | baseline | reads | stats | memory | all) ;;
+            build | ingest | baseline | reads | stats | memory | scale | all) ;;
             -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-            *) die "unknown step '$s' (build ingest baseline reads stats memory all)" ;;
+            *) die "unknown step '$s' (build ingest baseline reads stats memory scale all)" ;;
         esac
     done
     command -v jq >/dev/null 2>&1 || apt_install jq
@@ -480,6 +564,7 @@ main() {
             reads) step_reads ;;
             stats) step_stats ;;
             memory) step_memory ;;
+            scale) step_scale ;;
             all) build; step_ingest; step_baseline; step_reads ;;
         esac
     done

@@ -1,7 +1,7 @@
 //! The repository contract for totals, run against every backend by `repository_contract`: the
 //! counts a store keeps beside its rows (per sender, per second, minute, hour and day of `ts`,
-//! distinct senders) must always equal a count of the rows, whatever was inserted, redelivered,
-//! erased or purged.
+//! distinct senders) and the totals of searches it remembers must always equal a count of the
+//! rows, whatever was inserted, redelivered, erased or purged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -50,20 +50,41 @@ fn message(id: String, from: &str, ts: i64) -> Message {
 struct Reference(BTreeMap<String, (Message, i64)>);
 
 impl Reference {
-    fn count(&self, from: Option<&str>, since: Option<i64>) -> u64 {
-        let keeps =
-            |m: &Message| from.is_none_or(|f| m.sender_key() == Some(f)) && since.is_none_or(|s| m.ts.as_micros() >= s);
+    fn count(&self, from: Option<&str>, since: Option<i64>, q: Option<&str>) -> u64 {
+        let keeps = |m: &Message| {
+            let text = m.text.as_ref().map(|t| t.as_str().to_lowercase()).unwrap_or_default();
+            from.is_none_or(|f| m.sender_key() == Some(f))
+                && since.is_none_or(|s| m.ts.as_micros() >= s)
+                && q.is_none_or(|q| text.contains(&q.to_lowercase()))
+        };
         self.0.values().filter(|(m, _)| keeps(m)).count() as u64
     }
 }
 
-async fn total(repo: &dyn MessageRepository, from: Option<&str>, since: Option<i64>) -> u64 {
+async fn total(repo: &dyn MessageRepository, from: Option<&str>, since: Option<i64>, q: Option<&str>) -> u64 {
     let raw = RawListQuery {
         from: from.map(str::to_owned),
+        q: q.map(str::to_owned),
         since: since.map(|s| Timestamp::from_micros(s).unwrap().to_rfc3339()),
         ..RawListQuery::default()
     };
     repo.list(&raw.parse().unwrap().filter, Page { limit: 1, offset: 0 }).await.unwrap().total
+}
+
+/// The same searches every round: a store that remembers their totals must bring them up to date
+/// across the inserts, erasures and purges in between.
+async fn searches(repo: &dyn MessageRepository, reference: &Reference, senders: &[&str]) {
+    for q in ["M-1", "busy-2", "-", "m-29"] {
+        for from in [None, Some(senders[0]), Some(BUSY)] {
+            for since in [None, Some(BOUNDARIES[2])] {
+                assert_eq!(
+                    total(repo, from, since, Some(q)).await,
+                    reference.count(from, since, Some(q)),
+                    "q {q:?} from {from:?} since {since:?}"
+                );
+            }
+        }
+    }
 }
 
 async fn check(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lcg, senders: &[&str]) {
@@ -76,9 +97,14 @@ async fn check(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lc
     sinces.extend((0..8).map(|_| instant(rng)));
     for since in sinces.into_iter().map(Some).chain([None]) {
         for from in senders.iter().copied().map(Some).chain([None]) {
-            assert_eq!(total(repo, from, since).await, reference.count(from, since), "from {from:?} since {since:?}");
+            assert_eq!(
+                total(repo, from, since, None).await,
+                reference.count(from, since, None),
+                "from {from:?} since {since:?}"
+            );
         }
     }
+    searches(repo, reference, senders).await;
     let stats = repo.stats().await.unwrap();
     let mut per_sender = BTreeMap::<String, u64>::new();
     for (m, _) in reference.0.values() {
@@ -115,6 +141,7 @@ pub async fn maintained_counts_equal_a_count_of_the_rows(repo: Arc<dyn MessageRe
             reference.0.entry(m.message_id.as_str().to_owned()).or_insert_with(|| (m.clone(), round));
         }
         repo.store(Delivery { messages, ..Delivery::default() }, received(round)).await.unwrap();
+        searches(repo.as_ref(), &reference, &senders).await;
         if round % 6 == 0 {
             for _ in 0..5 {
                 let id = format!("m-{}", rng.below(300));

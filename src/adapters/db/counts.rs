@@ -6,7 +6,7 @@
 //! `since` (counted through the `ts` index: at most one second of traffic), the seconds up to
 //! the next whole minute, the minutes up to the next whole hour, the hours up to the next whole
 //! day and every later day: at most 60 + 60 + 24 bucket rows and the days. The row with span 0
-//! counts distinct senders, for `/stats`.
+//! counts distinct senders, for `/stats`; the row with span -1 counts deletions.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,9 @@ pub(super) const SPANS: [i64; 4] = [1_000_000, 60_000_000, 3_600_000_000, 86_400
 
 /// The span of the row that counts distinct senders.
 const SENDERS: i64 = 0;
+
+/// The span of the row that counts deleted messages (see `search_totals`).
+pub(super) const ERASED: i64 = -1;
 
 /// A sender whose messages are at most this many is counted row by row for `from` + `since`.
 const FEW: u64 = 2_048;
@@ -55,6 +58,11 @@ impl Tally {
         *self.changes.entry((SENDERS, 0)).or_default() += delta;
     }
 
+    /// Messages were deleted.
+    pub(super) fn erased(&mut self, n: usize) {
+        *self.changes.entry((ERASED, 0)).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
+    }
+
     /// Adds the changes in one statement, in key order (concurrent writers on PostgreSQL then lock
     /// rows alike), and drops the buckets a deletion emptied.
     pub(super) async fn apply(self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
@@ -79,7 +87,7 @@ impl Tally {
         if emptied {
             let touched = changes
                 .iter()
-                .filter(|((span, _), n)| *span != SENDERS && *n < 0)
+                .filter(|((span, _), n)| *span > 0 && *n < 0)
                 .fold(Condition::any(), |any, ((span, start), _)| {
                     any.add(Column::Span.eq(*span).and(Column::Start.eq(*start)))
                 });

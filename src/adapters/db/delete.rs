@@ -85,6 +85,7 @@ async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> 
     Entity::delete_many().filter(Column::MessageId.is_in(ids)).exec(txn).await?;
     let mut per_sender: BTreeMap<String, i64> = BTreeMap::new();
     let mut tally = Tally::default();
+    tally.erased(rows.len());
     for row in rows {
         tally.message(row.ts, -1);
         let sender = from_model(row.clone()).ok().and_then(|(m, _)| m.sender_key().map(str::to_owned));

@@ -11,6 +11,7 @@ mod feed;
 mod maintenance;
 mod repository;
 mod scan_gate;
+mod search_totals;
 mod status_reads;
 #[cfg(test)]
 mod test_support;

@@ -17,6 +17,7 @@ use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::feed::Horizon;
 use super::scan_gate::ScanGate;
+use super::search_totals::{self, SearchTotals};
 use super::{SqliteWriter, WalFile, counts, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::cursor::{FeedCursor, ListCursor};
@@ -45,6 +46,8 @@ pub struct SqlMessages {
     deleted: Arc<std::sync::atomic::AtomicU64>,
     /// Searches that scan every row take turns.
     scans: ScanGate,
+    /// SQLite: totals of searches, brought up to date rather than recounted.
+    search_totals: Arc<SearchTotals>,
 }
 
 /// Aborts a background task when dropped.
@@ -69,6 +72,7 @@ impl SqlMessages {
             horizon: None,
             deleted: Arc::default(),
             scans: ScanGate::default(),
+            search_totals: Arc::default(),
         }
     }
 
@@ -79,8 +83,8 @@ impl SqlMessages {
         let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
         let maintenance = Some(Arc::new(StopOnDrop(task)));
         let horizon = Some(Arc::default());
-        let (deleted, scans) = (Arc::default(), ScanGate::default());
-        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted, scans }
+        let (deleted, scans, search_totals) = (Arc::default(), ScanGate::default(), Arc::default());
+        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted, scans, search_totals }
     }
 
     /// Starts the feed's horizon at the last stored row, once the log is synced: after a crash,
@@ -250,24 +254,21 @@ pub(super) fn trigram_phrase(needle: &str) -> Option<String> {
 
 /// SQLite, a search alone: the FTS5 index and a test of the rows it does not hold yet answer
 /// `total` by themselves (a phrase of three or more characters matches exactly the texts holding
-/// the needle), and tell how dense the matches are. Dense matches are found sooner by walking the
-/// `ts` order and testing each row than by gathering and sorting every match, so the page query
-/// then skips the index.
-async fn search_alone(
-    txn: &DatabaseTransaction,
-    index: &IndexedSearch,
-    needle: &str,
-    page: Page,
-) -> Result<(u64, bool), DbErr> {
+/// the needle).
+async fn search_count(txn: &DatabaseTransaction, index: &IndexedSearch, needle: &str) -> Result<u64, DbErr> {
     let matching = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
     let indexed = sqlite_scalar(txn, matching, vec![index.phrase.as_str().into()]).await?;
     let recent = "SELECT count(*) FROM messages WHERE rowid > ? AND text_folded LIKE ? ESCAPE '\\'";
     let recent = sqlite_scalar(txn, recent, vec![index.upto.into(), like_pattern(needle).into()]).await?;
-    let rows = sqlite_scalar(txn, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await?;
-    let (count, rows) = ((indexed + recent).unsigned_abs(), rows.unsigned_abs());
+    Ok((indexed + recent).unsigned_abs())
+}
+
+/// Whether `count` matches among `rows` are dense enough that the page is found sooner by walking
+/// the `ts` order and testing each row than by gathering and sorting every match.
+fn dense(count: u64, rows: u64, page: Page) -> bool {
     // Rows tested before the page is full, against matches fetched and sorted.
     let walk = (page.offset + u64::from(page.limit)).saturating_mul(rows) / Ord::max(count, 1);
-    Ok((count, walk > count.saturating_mul(4)))
+    walk > count.saturating_mul(4)
 }
 
 /// The integer a one-value SQLite query answers; 0 when it returns no row.
@@ -346,19 +347,49 @@ impl MessageRepository for SqlMessages {
             }
             None => None,
         };
+        // SQLite: a search's total remembered from an earlier snapshot, brought up to this one.
+        let mark = match (self.db.get_database_backend(), &filter.text) {
+            (DbBackend::Sqlite, Some(_)) => Some(search_totals::mark(&txn).await.map_err(unavailable)?),
+            _ => None,
+        };
+        let recalled = match mark {
+            Some(mark) => self.search_totals.recall(&txn, filter, mark).await.map_err(unavailable)?,
+            None => None,
+        };
         let search_only =
             filter.from.is_none() && filter.since.is_none() && filter.source.is_none() && filter.kind.is_none();
-        let (known_total, index) = match (index, &filter.text) {
-            (Some(index), Some(q)) if search_only => {
-                let (count, use_index) = search_alone(&txn, &index, q.folded(), page).await.map_err(unavailable)?;
-                (Some(count), use_index.then_some(index))
+        let (known_total, index) = match (index, &filter.text, mark) {
+            (Some(index), Some(q), Some(mark)) if search_only => {
+                let count = match recalled {
+                    Some(count) => count,
+                    None => search_count(&txn, &index, q.folded()).await.map_err(unavailable)?,
+                };
+                (Some(count), (!dense(count, mark.top.unsigned_abs(), page)).then_some(index))
             }
-            (index, _) => (counted_total(&txn, filter).await.map_err(unavailable)?, index),
+            (index, _, _) => match recalled {
+                Some(count) => (Some(count), index),
+                None => (counted_total(&txn, filter).await.map_err(unavailable)?, index),
+            },
         };
         let select = filtered(filter, index.as_ref());
         let total = match known_total {
             Some(total) => total,
             None => select.clone().count(&txn).await.map_err(unavailable)?,
+        };
+        if let Some(mark) = mark {
+            self.search_totals.remember(filter, mark, total);
+        }
+        // A search beside `from` or `since`: when the matches are dense among the rows those keep,
+        // walking them in order finds the page sooner than gathering every match through the index.
+        let select = match (&index, search_only) {
+            (Some(_), false) => {
+                let rest = MessageFilter { text: None, after: None, ..filter.clone() };
+                match counted_total(&txn, &rest).await.map_err(unavailable)? {
+                    Some(rows) if dense(total, rows, page) => filtered(filter, None),
+                    _ => select,
+                }
+            }
+            _ => select,
         };
         let select = after_cursor(select, filter);
         // One row more than the page tells whether another page follows.

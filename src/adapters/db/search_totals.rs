@@ -1,0 +1,98 @@
+//! SQLite: the `total` of a search, remembered and brought up to date instead of counted again.
+//!
+//! A search's total costs a pass over its matches, which for a common word is a large share of
+//! the store; yet the same search comes back again and again — the next cursor page, a page
+//! that refreshes, the next person looking for the same word. SQLite's one writer commits rows in
+//! rowid order, so a snapshot holds exactly the stored rows up to its largest rowid, and a total
+//! known at rowid `r` becomes the total at `r'` by counting only the matches in `(r, r']`. A
+//! deletion could take a counted row away, so every deletion bumps a counter kept in the same
+//! transaction (`message_counts`, span -1), and a remembered total is used only at the count it
+//! was taken with. Every answer is therefore as exact as a full count.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{DatabaseTransaction, DbErr, PaginatorTrait, QueryFilter};
+
+use super::counts::ERASED;
+use super::repository::{filtered, sqlite_scalar};
+use crate::domain::query::MessageFilter;
+
+/// Searches remembered at most; when full, the memory starts over.
+const CAPACITY: usize = 4_096;
+
+/// Where a read snapshot stands.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Mark {
+    /// The largest rowid it holds.
+    pub(super) top: i64,
+    /// Deletions committed before it.
+    erased: i64,
+}
+
+/// Reads where the snapshot of `txn` stands.
+///
+/// # Errors
+/// The database cannot be read.
+pub(super) async fn mark(txn: &DatabaseTransaction) -> Result<Mark, DbErr> {
+    let top = sqlite_scalar(txn, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await?;
+    let erased =
+        sqlite_scalar(txn, "SELECT n FROM message_counts WHERE span = ? AND start = 0", vec![ERASED.into()]).await?;
+    Ok(Mark { top, erased })
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    at: Mark,
+    total: u64,
+}
+
+/// Totals of searches as of the marks they were counted at.
+#[derive(Debug, Default)]
+pub(super) struct SearchTotals(Mutex<HashMap<String, Known>>);
+
+fn key(filter: &MessageFilter) -> String {
+    let text = filter.text.as_ref().map(|q| q.folded());
+    let from = filter.from.as_ref().map(|f| f.as_str());
+    format!("{from:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{text:?}", filter.since, filter.source, filter.kind)
+}
+
+impl SearchTotals {
+    /// The total of `filter` (its cursor aside) in the snapshot `at`, when a remembered one can be
+    /// brought up to it: counts only the rows stored since.
+    ///
+    /// # Errors
+    /// The database cannot be read.
+    pub(super) async fn recall(
+        &self,
+        txn: &DatabaseTransaction,
+        filter: &MessageFilter,
+        at: Mark,
+    ) -> Result<Option<u64>, DbErr> {
+        let known = self.0.lock().map_or(None, |m| m.get(&key(filter)).copied());
+        let Some(known) = known.filter(|k| k.at.erased == at.erased && k.at.top <= at.top) else {
+            return Ok(None);
+        };
+        if known.at.top == at.top {
+            return Ok(Some(known.total));
+        }
+        let since = filtered(filter, None).filter(Expr::cust_with_values(
+            "\"messages\".\"rowid\" > ? AND \"messages\".\"rowid\" <= ?",
+            [known.at.top, at.top],
+        ));
+        let total = known.total + since.count(txn).await?;
+        self.remember(filter, at, total);
+        Ok(Some(total))
+    }
+
+    /// Remembers that `filter` (its cursor aside) matches `total` rows in the snapshot `at`.
+    pub(super) fn remember(&self, filter: &MessageFilter, at: Mark, total: u64) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= CAPACITY {
+                known.clear();
+            }
+            known.insert(key(filter), Known { at, total });
+        }
+    }
+}
