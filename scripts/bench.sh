@@ -28,6 +28,8 @@
 #   STATS_SIZE=1000000   NGINX_WORKERS=2
 #   SCALE_SIZE=1000000  SCALE_DISTS="january realistic"   scale: rows per database, loadgen --dist
 #   PREV_REV=28750d5  PREV_BIN   scale: the binary before the change (built from git when unset)
+#   SCALE_BACKEND=sqlite|postgres  SCALE_PG=postgres://postgres@127.0.0.1:5432   scale on PostgreSQL:
+#             databases are created there (needs psql) and dropped afterwards
 #   SERVICE_BIN, LOADGEN_BIN   use these binaries and skip the build
 #   CARGO_TARGET_DIR           the service's target dir (respected); loadgen builds in loadgen/target
 #   BENCH_OUT                  JSON lines file of results (default: <target>/bench/results-<time>.jsonl)
@@ -51,6 +53,8 @@ SCALE_SIZE=${SCALE_SIZE:-1000000}
 SCALE_DISTS=${SCALE_DISTS:-january realistic}
 PREV_REV=${PREV_REV:-28750d5}
 PREV_BIN=${PREV_BIN:-}
+SCALE_BACKEND=${SCALE_BACKEND:-sqlite}
+SCALE_PG=${SCALE_PG:-postgres://postgres@127.0.0.1:5432}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
 SECRET=bench-secret-0123456789abcdef
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -174,8 +178,8 @@ start_service() {
     # Run from its own directory with an empty CONFIG_FILE, so no config.toml of the repo leaks in.
     : >"$SVC_DIR/bench.toml"
     (cd "$SVC_DIR" && exec env -u RUST_LOG WEBHOOK_SECRET="$SECRET" PORT="$port" HOST=127.0.0.1 \
-        DATABASE_URL="sqlite://$SVC_DIR/app.db" LOG_LEVEL=warn READ_API_TOKEN= CONFIG_FILE="$SVC_DIR/bench.toml" \
-        "$bin" >"$SVC_DIR/service.log" 2>&1) &
+        DATABASE_URL="${SVC_DATABASE_URL:-sqlite://$SVC_DIR/app.db}" LOG_LEVEL=warn READ_API_TOKEN= \
+        CONFIG_FILE="$SVC_DIR/bench.toml" "$bin" >"$SVC_DIR/service.log" 2>&1) &
     SVC_PID=$!
     PIDS+=("$SVC_PID")
     # Migrating a large database of an older release rebuilds tables: give it time.
@@ -494,17 +498,31 @@ scale_reads() { # label binary dir dist
 step_scale() {
     build
     build_prev
-    log "reading at scale: $SCALE_SIZE messages per distribution ($SCALE_DISTS), new binary against $PREV_BIN"
-    local dist dir out rc
+    log "reading at scale on $SCALE_BACKEND: $SCALE_SIZE messages per distribution ($SCALE_DISTS), new binary against $PREV_BIN"
+    local dist dir out rc db
     for dist in $SCALE_DISTS; do
         # One seeding by the previous binary; the new one migrates a copy, so both read the same rows.
         dir=$(mktemp -d "$WORK/scale-prev.XXXXXX")
-        start_service "$PREV_BIN" "$dir"
-        seed_to "$SCALE_SIZE" 0 --dist "$dist"
-        stop_service
-        cp -a "$dir" "$dir.new"
-        scale_reads prev "$PREV_BIN" "$dir" "$dist"
-        scale_reads new "$SERVICE_BIN" "$dir.new" "$dist"
+        mkdir -p "$dir.new"
+        if [ "$SCALE_BACKEND" = postgres ]; then
+            db=bench_scale_$$
+            psql -q "$SCALE_PG/postgres" -c "DROP DATABASE IF EXISTS ${db}_prev" -c "DROP DATABASE IF EXISTS ${db}_new" \
+                -c "CREATE DATABASE ${db}_prev" >&2
+            SVC_DATABASE_URL=$SCALE_PG/${db}_prev start_service "$PREV_BIN" "$dir"
+            seed_to "$SCALE_SIZE" 0 --dist "$dist"
+            stop_service
+            psql -q "$SCALE_PG/postgres" -c "CREATE DATABASE ${db}_new TEMPLATE ${db}_prev" >&2
+            SVC_DATABASE_URL=$SCALE_PG/${db}_prev scale_reads prev "$PREV_BIN" "$dir" "$dist"
+            SVC_DATABASE_URL=$SCALE_PG/${db}_new scale_reads new "$SERVICE_BIN" "$dir.new" "$dist"
+            psql -q "$SCALE_PG/postgres" -c "DROP DATABASE ${db}_prev" -c "DROP DATABASE ${db}_new" >&2
+        else
+            start_service "$PREV_BIN" "$dir"
+            seed_to "$SCALE_SIZE" 0 --dist "$dist"
+            stop_service
+            cp -a "$dir/." "$dir.new"
+            scale_reads prev "$PREV_BIN" "$dir" "$dist"
+            scale_reads new "$SERVICE_BIN" "$dir.new" "$dist"
+        fi
         rm -rf "$dir" "$dir.new"
     done
     log "consume: writers and one feed consumer on a fresh database"
