@@ -528,7 +528,13 @@ step_scale() {
         rm -rf "$dir" "$dir.new"
     done
     log "consume: writers and one feed consumer on a fresh database"
-    start_service
+    if [ "$SCALE_BACKEND" = postgres ]; then
+        db=bench_consume_$$
+        psql -q "$SCALE_PG/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >&2
+        SVC_DATABASE_URL=$SCALE_PG/$db start_service
+    else
+        start_service
+    fi
     rc=0
     out=$(loadgen consume --target "$SVC_URL" --secret "$SECRET" -c "$CONNECTIONS" --duration "$DURATION" \
         --warmup "$WARMUP" --dist realistic --service-pid "$SVC_PID") || rc=$?
@@ -538,6 +544,7 @@ step_scale() {
         "$(jget "$out" .feed.duplicates)" "$(jget "$out" .feed.lag_ms.p50)" "$(jget "$out" .feed.lag_ms.p99)")"
     [ "$rc" -eq 0 ] || note "WARNING: loadgen consume exited $rc (lost or duplicated messages, or no drain)"
     stop_service
+    [ "$SCALE_BACKEND" != postgres ] || psql -q "$SCALE_PG/postgres" -c "DROP DATABASE $db" >&2
 }
 
 step_stats() {
