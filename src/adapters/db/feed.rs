@@ -122,10 +122,12 @@ async fn postgres_positions(
 ) -> Result<Vec<(FeedCursor, String)>, DbErr> {
     let stmt = Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT feed_xid::text::bigint, feed_seq, message_id FROM messages \
+        // Output columns named apart from the table's: `ORDER BY feed_xid` would otherwise sort by
+        // the bigint cast, which no index holds, instead of walking the index.
+        "SELECT feed_xid::text::bigint AS major, feed_seq AS minor, message_id FROM messages \
          WHERE (feed_xid, feed_seq) > ($1::text::xid8, $2) \
            AND feed_xid < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY feed_xid, feed_seq LIMIT $3",
+         ORDER BY messages.feed_xid, messages.feed_seq LIMIT $3",
         [after.major.to_string().into(), after.minor.into(), i64::from(limit).into()],
     );
     let rows = db.query_all_raw(stmt).await?;
@@ -151,8 +153,9 @@ pub async fn tail(db: &DatabaseConnection, horizon: Option<&Horizon>) -> Result<
     }
     let stmt = Statement::from_string(
         DbBackend::Postgres,
-        "SELECT feed_xid::text::bigint, feed_seq FROM messages \
-         WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY feed_xid DESC, feed_seq DESC LIMIT 1",
+        "SELECT feed_xid::text::bigint AS major, feed_seq AS minor FROM messages \
+         WHERE feed_xid < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY messages.feed_xid DESC, messages.feed_seq DESC LIMIT 1",
     );
     let row = db.query_one_raw(stmt).await.map_err(unavailable)?;
     let cursor = row.map(|r| -> Result<FeedCursor, DbErr> {
