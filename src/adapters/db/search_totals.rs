@@ -36,7 +36,7 @@ pub(super) struct Mark {
 /// # Errors
 /// The database cannot be read.
 pub(super) async fn mark(txn: &DatabaseTransaction) -> Result<Mark, DbErr> {
-    let top = sqlite_scalar(txn, "SELECT coalesce(max(rowid), 0) FROM messages", Vec::new()).await?;
+    let top = super::feed::last_rowid(txn).await?;
     let erased =
         sqlite_scalar(txn, "SELECT n FROM message_counts WHERE span = ? AND start = 0", vec![ERASED.into()]).await?;
     Ok(Mark { top, erased })
@@ -60,7 +60,7 @@ fn key(filter: &MessageFilter) -> String {
 
 impl SearchTotals {
     /// The total of `filter` (its cursor aside) in the snapshot `at`, when a remembered one can be
-    /// brought up to it: counts only the rows stored since.
+    /// brought up to it: counts only the rows stored since. The caller remembers the answer.
     ///
     /// # Errors
     /// The database cannot be read.
@@ -81,9 +81,7 @@ impl SearchTotals {
             "\"messages\".\"rowid\" > ? AND \"messages\".\"rowid\" <= ?",
             [known.at.top, at.top],
         ));
-        let total = known.total + since.count(txn).await?;
-        self.remember(filter, at, total);
-        Ok(Some(total))
+        Ok(Some(known.total + since.count(txn).await?))
     }
 
     /// Remembers that `filter` (its cursor aside) matches `total` rows in the snapshot `at`.
