@@ -9,35 +9,68 @@ use crate::domain::ports::RepoError;
 use crate::domain::timestamp::Timestamp;
 
 /// The row to insert for `m`.
+pub fn message_row(m: &Message, received_at: Timestamp) -> message::Model {
+    message::Model {
+        message_id: m.message_id.as_str().to_owned(),
+        from_msisdn: m.from.as_ref().map(|f| f.as_str().to_owned()),
+        to_msisdn: m.to.as_str().to_owned(),
+        ts: m.ts.as_micros(),
+        text: m.text.as_ref().map(|t| t.as_str().to_owned()),
+        text_folded: m.text.as_ref().map(MessageText::search_key),
+        created_at: received_at.as_micros(),
+        source: m.source.as_str().to_owned(),
+        kind: m.kind.as_str().to_owned(),
+        parts: (m.parts != MessageParts::default()).then(|| json(&m.parts)),
+        raw: m.raw.as_ref().map(|r| r.as_str().to_owned()),
+    }
+}
+
+/// [`message_row`] for sea-orm's insert.
 pub fn to_active(m: &Message, received_at: Timestamp) -> message::ActiveModel {
-    let parts = (m.parts != MessageParts::default()).then(|| json(&m.parts));
+    let row = message_row(m, received_at);
     message::ActiveModel {
-        message_id: Set(m.message_id.as_str().to_owned()),
-        from_msisdn: Set(m.from.as_ref().map(|f| f.as_str().to_owned())),
-        to_msisdn: Set(m.to.as_str().to_owned()),
-        ts: Set(m.ts.as_micros()),
-        text: Set(m.text.as_ref().map(|t| t.as_str().to_owned())),
-        text_folded: Set(m.text.as_ref().map(MessageText::search_key)),
-        created_at: Set(received_at.as_micros()),
-        source: Set(m.source.as_str().to_owned()),
-        kind: Set(m.kind.as_str().to_owned()),
-        parts: Set(parts),
-        raw: Set(m.raw.as_ref().map(|r| r.as_str().to_owned())),
+        message_id: Set(row.message_id),
+        from_msisdn: Set(row.from_msisdn),
+        to_msisdn: Set(row.to_msisdn),
+        ts: Set(row.ts),
+        text: Set(row.text),
+        text_folded: Set(row.text_folded),
+        created_at: Set(row.created_at),
+        source: Set(row.source),
+        kind: Set(row.kind),
+        parts: Set(row.parts),
+        raw: Set(row.raw),
     }
 }
 
 /// The row to insert for `s`.
+pub fn status_row(s: &DeliveryStatus, received_at: Timestamp) -> status::Model {
+    status::Model {
+        message_id: s.message_id.as_str().to_owned(),
+        status: s.status.as_str().to_owned(),
+        ts: s.ts.as_micros(),
+        recipient: s.recipient.clone(),
+        errors: (!s.errors.is_empty()).then(|| json(&s.errors)),
+        pricing_category: s.pricing_category.clone(),
+        source: s.source.as_str().to_owned(),
+        raw: s.raw.as_ref().map(|r| r.as_str().to_owned()),
+        created_at: received_at.as_micros(),
+    }
+}
+
+/// [`status_row`] for sea-orm's insert.
 pub fn status_to_active(s: &DeliveryStatus, received_at: Timestamp) -> status::ActiveModel {
+    let row = status_row(s, received_at);
     status::ActiveModel {
-        message_id: Set(s.message_id.as_str().to_owned()),
-        status: Set(s.status.as_str().to_owned()),
-        ts: Set(s.ts.as_micros()),
-        recipient: Set(s.recipient.clone()),
-        errors: Set((!s.errors.is_empty()).then(|| json(&s.errors))),
-        pricing_category: Set(s.pricing_category.clone()),
-        source: Set(s.source.as_str().to_owned()),
-        raw: Set(s.raw.as_ref().map(|r| r.as_str().to_owned())),
-        created_at: Set(received_at.as_micros()),
+        message_id: Set(row.message_id),
+        status: Set(row.status),
+        ts: Set(row.ts),
+        recipient: Set(row.recipient),
+        errors: Set(row.errors),
+        pricing_category: Set(row.pricing_category),
+        source: Set(row.source),
+        raw: Set(row.raw),
+        created_at: Set(row.created_at),
     }
 }
 

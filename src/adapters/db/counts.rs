@@ -63,6 +63,11 @@ impl Tally {
         *self.changes.entry((ERASED, 0)).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
     }
 
+    /// The changes as (span, start, delta), in key order, leaving out those that cancelled out.
+    pub(super) fn changes(&self) -> impl Iterator<Item = (i64, i64, i64)> + '_ {
+        self.changes.iter().filter(|(_, n)| **n != 0).map(|((span, start), n)| (*span, *start, *n))
+    }
+
     /// Adds the changes in one statement, in key order (concurrent writers on PostgreSQL then lock
     /// rows alike), and drops the buckets a deletion emptied.
     pub(super) async fn apply(self, txn: &DatabaseTransaction) -> Result<(), DbErr> {

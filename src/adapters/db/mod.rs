@@ -5,6 +5,7 @@ mod clean;
 mod convert;
 mod counts;
 mod delete;
+mod direct_write;
 mod entity;
 mod export;
 mod feed;
@@ -169,6 +170,8 @@ pub(crate) struct SqliteWriter {
     /// Under full durability: the log to fsync after each commit, since the connection runs
     /// `synchronous=NORMAL` (see [`WalFile`]).
     pub wal: Option<WalFile>,
+    /// The connection groups are inserted through, outside sea-orm (see `direct_write`).
+    pub direct: direct_write::DirectWriter,
 }
 
 /// SQLite file only: a pool of one connection for the group-commit writer, with a larger page
@@ -183,7 +186,8 @@ async fn connect_writer(config: &DbConfig) -> Result<Option<SqliteWriter>, DbErr
     let commit_config = DbConfig { sqlite_full_sync: false, ..config.clone() };
     let conn = Database::connect(pool_options(&commit_config, 1, Role::Writer)?).await?;
     let wal = config.sqlite_full_sync.then(|| WalFile::beside(path));
-    Ok(Some(SqliteWriter { conn, wal }))
+    let direct = direct_write::DirectWriter::open(path).map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok(Some(SqliteWriter { conn, wal, direct }))
 }
 
 /// Applies pending migrations in one transaction, so the DDL commits atomically with its

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::checkpoint::{CheckpointPolicy, WriteGate};
 use super::convert::{from_model, timestamp};
+use super::direct_write::DirectWriter;
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::feed::Horizon;
@@ -48,6 +49,8 @@ pub struct SqlMessages {
     scans: ScanGate,
     /// SQLite: totals of searches, brought up to date rather than recounted.
     search_totals: Arc<SearchTotals>,
+    /// SQLite file: the connection the group-commit writer inserts through.
+    pub(super) direct: Option<DirectWriter>,
 }
 
 /// Aborts a background task when dropped.
@@ -73,6 +76,7 @@ impl SqlMessages {
             deleted: Arc::default(),
             scans: ScanGate::default(),
             search_totals: Arc::default(),
+            direct: None,
         }
     }
 
@@ -84,7 +88,19 @@ impl SqlMessages {
         let maintenance = Some(Arc::new(StopOnDrop(task)));
         let horizon = Some(Arc::default());
         let (deleted, scans, search_totals) = (Arc::default(), ScanGate::default(), Arc::default());
-        Self { db, writer: writer.conn, wal: writer.wal, gate, maintenance, horizon, deleted, scans, search_totals }
+        let direct = Some(writer.direct);
+        Self {
+            db,
+            writer: writer.conn,
+            wal: writer.wal,
+            gate,
+            maintenance,
+            horizon,
+            deleted,
+            scans,
+            search_totals,
+            direct,
+        }
     }
 
     /// Starts the feed's horizon at the last stored row, once the log is synced: after a crash,
@@ -136,6 +152,9 @@ impl SqlMessages {
         if let Some(maintenance) = &self.maintenance {
             maintenance.0.abort();
         }
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.writer.close().await?;
         self.db.close().await
     }
@@ -155,7 +174,11 @@ pub(super) async fn write_transaction(conn: &DatabaseConnection) -> Result<Datab
 /// Storage's error as the core sees it: a full disk (or a database at its size cap) is told
 /// apart, since it lasts until someone frees space.
 pub(super) fn unavailable(e: DbErr) -> RepoError {
-    let text = e.to_string();
+    refused(e.to_string())
+}
+
+/// [`unavailable`] for an error already in words.
+pub(super) fn refused(text: String) -> RepoError {
     // SQLite's SQLITE_FULL, and PostgreSQL's disk_full (53100) as its server words it.
     let full = ["database or disk is full", "No space left on device", "could not extend file"];
     if full.iter().any(|f| text.contains(f)) { RepoError::Full(text) } else { RepoError::Unavailable(text) }

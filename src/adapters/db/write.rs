@@ -26,15 +26,15 @@ const PROBE_BYTES: usize = 64 * 1024;
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// Which updates of a group are candidates for a row: the first occurrence of each key.
-struct Candidates<'a> {
-    messages: Vec<(&'a Message, Timestamp)>,
-    statuses: Vec<(&'a DeliveryStatus, Timestamp)>,
+pub(super) struct Candidates<'a> {
+    pub(super) messages: Vec<(&'a Message, Timestamp)>,
+    pub(super) statuses: Vec<(&'a DeliveryStatus, Timestamp)>,
 }
 
 impl<'a> Candidates<'a> {
     /// Sorted by key: on PostgreSQL an insert waits on a key another replica's open transaction has
     /// just inserted, so two groups sharing keys in opposite orders would deadlock.
-    fn of(batch: &'a [(Delivery, Timestamp)]) -> Self {
+    pub(super) fn of(batch: &'a [(Delivery, Timestamp)]) -> Self {
         let mut seen = HashSet::new();
         let mut messages: Vec<_> = batch
             .iter()
@@ -117,7 +117,7 @@ async fn count_senders(txn: &DatabaseTransaction, per_sender: &BTreeMap<&str, i6
 
 /// Each delivery's outcomes: created where this group wrote the row, duplicate elsewhere
 /// (stored before, or an earlier update of the same group holds the key).
-fn outcomes(
+pub(super) fn outcomes(
     batch: &[(Delivery, Timestamp)],
     mut messages: HashSet<String>,
     mut statuses: HashSet<(String, String)>,
@@ -136,9 +136,28 @@ fn outcomes(
         .collect()
 }
 
+impl SqlMessages {
+    /// Moves the feed's horizon past a group that wrote rows up to `top`.
+    fn committed(&self, top: Option<i64>) {
+        if let (Some(horizon), Some(top)) = (&self.horizon, top) {
+            horizon.committed(top);
+            if self.wal.is_none() {
+                // Commits are as durable as this configuration makes them; no sync follows.
+                horizon.synced(top);
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl BatchInsert for SqlMessages {
     async fn insert_batch(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError> {
+        if let Some(direct) = &self.direct {
+            let _turn = self.gate.lock().await;
+            let written = direct.insert(batch).await?;
+            self.committed(written.top);
+            return Ok(written.outcomes);
+        }
         let candidates = Candidates::of(&batch);
         let _turn = self.gate.lock().await;
         let txn = self.begin_write().await?;
@@ -159,13 +178,7 @@ impl BatchInsert for SqlMessages {
             _ => None,
         };
         txn.commit().await.map_err(unavailable)?;
-        if let (Some(horizon), Some(top)) = (&self.horizon, top) {
-            horizon.committed(top);
-            if self.wal.is_none() {
-                // Commits are as durable as this configuration makes them; no sync follows.
-                horizon.synced(top);
-            }
-        }
+        self.committed(top);
         Ok(outcomes(&batch, messages, statuses))
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use super::SqlMessages;
 use super::checkpoint::CheckpointPolicy;
 use super::test_support::{group, open};
 use crate::adapters::batching::BatchInsert;
@@ -12,10 +13,14 @@ use crate::domain::ports::{Inserted, MessageRepository, RepoError};
 
 const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
-/// Caps the database at its current size plus `extra` pages, on the writer's connection.
-async fn cap(writer: &DatabaseConnection, extra: i64) {
-    let pages = super::repository::sqlite_scalar(writer, "PRAGMA page_count", Vec::new()).await.unwrap();
-    writer.execute_unprepared(&format!("PRAGMA max_page_count = {}", pages + extra)).await.unwrap();
+/// Caps the database at its current size plus `extra` pages, on both writer connections (the
+/// cap is a connection's own setting).
+async fn cap(repo: &SqlMessages, extra: i64) {
+    let writer = repo.writer_connection();
+    let pages = super::repository::sqlite_scalar(&writer, "PRAGMA page_count", Vec::new()).await.unwrap();
+    let sql = format!("PRAGMA max_page_count = {}", pages + extra);
+    writer.execute_unprepared(&sql).await.unwrap();
+    repo.direct.as_ref().expect("an SQLite file has a direct writer").execute(&sql);
 }
 
 async fn stored(conn: &DatabaseConnection) -> i64 {
@@ -27,7 +32,7 @@ async fn groups_after_a_full_database_are_committed_or_refused_never_lost() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.db");
     let (conn, repo) = open(&path, BY_HAND).await;
-    cap(&repo.writer_connection(), 8).await;
+    cap(&repo, 8).await;
     let mut acknowledged = Vec::new();
     let mut refused = 0;
     for g in 0..40 {
@@ -46,7 +51,7 @@ async fn groups_after_a_full_database_are_committed_or_refused_never_lost() {
     assert!(refused > 0, "the cap never filled the database");
     assert_eq!(stored(&conn).await, i64::try_from(acknowledged.len()).unwrap(), "every acknowledged row is visible");
     // Space comes back: later groups commit by themselves.
-    cap(&repo.writer_connection(), 100_000).await;
+    cap(&repo, 100_000).await;
     for g in 40..50 {
         repo.insert_batch(group(g * 50, 50)).await.expect("writes recover once there is room");
         repo.flush().await.unwrap();
