@@ -286,6 +286,14 @@ rss_stop() { # pid
     awk -v m="${max:-0}" -v h="${hwm:-0}" 'BEGIN { printf "%.1f %.1f\n", m / 1024, h / 1024 }'
 }
 
+# Prints "groups mean_updates_per_group" from the running service's metrics ("- -" when it has none).
+group_size() {
+    curl -fsS "$SVC_URL/metrics" 2>/dev/null | awk '
+        $1 == "storage_write_groups_total" { g = $2 }
+        $1 == "storage_write_group_updates_total" { u = $2 }
+        END { if (g > 0) printf "%d %.1f\n", g, u / g; else print "- -" }'
+}
+
 # --- loadgen wrappers ---------------------------------------------------------------------------
 
 # Runs loadgen with --json; its human summary goes to stderr, the JSON line is echoed.
@@ -334,6 +342,8 @@ step_ingest() {
         mem=$(rss_stop "$SVC_PID")
         [ -n "$out_s" ] || die "loadgen against the service printed nothing"
         record ingest "service-round-$round" "$out_s"
+        local grouping
+        grouping=$(group_size)
         stop_service
         rps_n=$(jget "$out_n" .rps)
         rps_s=$(jget "$out_s" .rps)
@@ -346,6 +356,7 @@ step_ingest() {
         note "$(printf 'ingest round %d  acknowledged %s  lost %s  service cores %s  loadgen cores %s  RSS max %s MiB (VmHWM %s MiB)' \
             "$round" "$(jget "$out_s" .verify.acknowledged)" "$(jget "$out_s" .verify.lost)" \
             "$(jget "$out_s" .cpu.service_cores)" "$(jget "$out_s" .cpu.loadgen_cores)" ${mem})"
+        note "$(printf 'ingest round %d  groups committed %s, mean group %s updates (warm-up and check included)' "$round" ${grouping})"
         note "$(printf 'ingest round %d  RATIO service / nginx = %s   (target >= 0.4)' "$round" "$(ratio "$rps_s" "$rps_n")")"
         [ "$rc" -eq 0 ] || note "WARNING: loadgen write against the service exited $rc (lost messages or nothing acknowledged)"
         [ "$(jget "$out_n" .pool_exhausted)" != true ] || note "WARNING: the nginx run used up its message pool"

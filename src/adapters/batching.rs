@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::cursor::FeedCursor;
 use crate::domain::delivery::{Delivery, Stored};
 use crate::domain::message::MessageId;
-use crate::domain::ports::{FeedPage, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage};
+use crate::domain::ports::{
+    CommittedGroups, FeedPage, MessagePage, MessageRepository, RepoError, StatusPage, StoredMessage,
+};
 use crate::domain::query::{MessageFilter, Page};
 use crate::domain::stats::Stats;
 use crate::domain::status_query::StatusFilter;
@@ -60,6 +62,8 @@ pub trait BatchInsert: Send + Sync + 'static {
 struct WriteHealth {
     failing: std::sync::Mutex<Option<RepoError>>,
     failed_groups: std::sync::atomic::AtomicU64,
+    committed_groups: std::sync::atomic::AtomicU64,
+    committed_updates: std::sync::atomic::AtomicU64,
 }
 
 impl WriteHealth {
@@ -70,6 +74,11 @@ impl WriteHealth {
 
     fn succeeded(&self) {
         self.lock().take();
+    }
+
+    fn committed(&self, updates: usize) {
+        self.committed_groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.committed_updates.fetch_add(updates as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn failing(&self) -> Option<RepoError> {
@@ -119,11 +128,13 @@ async fn run<S: BatchInsert>(store: Arc<S>, mut rx: mpsc::Receiver<Job>, max_gro
     let answering = tokio::spawn(answer_when_durable(store.clone(), to_sync, health.clone()));
     let mut carried = None;
     while let Some(jobs) = next_group(&mut rx, &mut carried, max_group).await {
+        let updates = jobs.iter().map(weight).sum();
         let (batch, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| ((j.delivery, j.received_at), j.reply)).unzip();
         let size = batch.len();
         match store.insert_batch(batch).await {
             Ok(outcomes) if outcomes.len() == size => {
+                health.committed(updates);
                 if committed.send(Committed(replies.into_iter().zip(outcomes).collect())).await.is_err() {
                     break;
                 }
@@ -260,6 +271,11 @@ impl<S: MessageRepository + BatchInsert> MessageRepository for BatchingWriter<S>
 
     fn failed_writes(&self) -> u64 {
         self.health.failed_groups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn committed_groups(&self) -> CommittedGroups {
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        CommittedGroups { groups: load(&self.health.committed_groups), updates: load(&self.health.committed_updates) }
     }
 }
 

@@ -4,6 +4,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::domain::ports::CommittedGroups;
+
 /// Latency buckets in milliseconds: sub-millisecond resolution up to ten seconds.
 const LATENCY_BUCKETS_MS: &[f64] =
     &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
@@ -18,6 +20,8 @@ pub struct Metrics {
     latency: HistogramVec,
     storage_errors: IntCounter,
     failed_writes: IntCounter,
+    committed_groups: IntCounter,
+    committed_updates: IntCounter,
     deleted_rows: IntCounter,
     database_bytes: IntGauge,
     messages_stored: IntGauge,
@@ -89,6 +93,14 @@ impl Metrics {
             "storage_write_failures_total",
             "Write transactions (groups of deliveries) whose commit or sync failed; every request in them got a 503",
         ));
+        let committed_groups = defined(IntCounter::new(
+            "storage_write_groups_total",
+            "Write transactions (groups of deliveries) committed",
+        ));
+        let committed_updates = defined(IntCounter::new(
+            "storage_write_group_updates_total",
+            "Updates in committed groups; divided by storage_write_groups_total, the mean group size",
+        ));
         let deleted_rows = defined(IntCounter::new(
             "storage_deleted_rows_total",
             "Messages and statuses deleted by retention and erasure",
@@ -126,6 +138,8 @@ impl Metrics {
             Box::new(latency.clone()),
             Box::new(storage_errors.clone()),
             Box::new(failed_writes.clone()),
+            Box::new(committed_groups.clone()),
+            Box::new(committed_updates.clone()),
             Box::new(deleted_rows.clone()),
             Box::new(database_bytes.clone()),
             Box::new(messages_stored.clone()),
@@ -141,6 +155,8 @@ impl Metrics {
             latency,
             storage_errors,
             failed_writes,
+            committed_groups,
+            committed_updates,
             deleted_rows,
             database_bytes,
             messages_stored,
@@ -165,6 +181,12 @@ impl Metrics {
     /// Brings the failed-write counter up to `total`, the storage's own count since start-up.
     pub fn set_failed_writes(&self, total: u64) {
         self.failed_writes.inc_by(total.saturating_sub(self.failed_writes.get()));
+    }
+
+    /// Brings the group-commit counters up to the writer's own counts since start-up.
+    pub fn set_committed_groups(&self, total: CommittedGroups) {
+        self.committed_groups.inc_by(total.groups.saturating_sub(self.committed_groups.get()));
+        self.committed_updates.inc_by(total.updates.saturating_sub(self.committed_updates.get()));
     }
 
     /// Records `n` updates of one delivery; every label comes from a fixed set of words.

@@ -211,6 +211,21 @@ pub trait MessageRepository: Send + Sync + 'static {
     fn failed_writes(&self) -> u64 {
         0
     }
+
+    /// Write transactions committed since start-up, and the updates they held; zero where writes
+    /// are not grouped.
+    fn committed_groups(&self) -> CommittedGroups {
+        CommittedGroups::default()
+    }
+}
+
+/// Group commits so far: how many, and how many updates they held in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommittedGroups {
+    /// Transactions committed.
+    pub groups: u64,
+    /// Updates (messages, statuses, or an empty delivery's place) in them.
+    pub updates: u64,
 }
 
 /// Decides whether a body was signed by the provider; it owns the secrets.

@@ -10,7 +10,8 @@ use super::error::FieldError;
 use super::message::MessageId;
 use super::payload::decode_message;
 use super::ports::{
-    Clock, FeedPage, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier, StatusPage, StoredMessage,
+    Clock, CommittedGroups, FeedPage, Inserted, MessagePage, MessageRepository, RepoError, SignatureVerifier,
+    StatusPage, StoredMessage,
 };
 use super::query::ListQuery;
 use super::signature::{PresentedSignatures, SignatureError};
@@ -253,6 +254,11 @@ impl MessageService {
     /// How many write transactions have failed since start-up.
     pub fn failed_writes(&self) -> u64 {
         self.repo.failed_writes()
+    }
+
+    /// Write transactions committed since start-up, and the updates in them.
+    pub fn committed_groups(&self) -> CommittedGroups {
+        self.repo.committed_groups()
     }
 
     /// Ready only when some source has a secret and storage answers with its schema applied.

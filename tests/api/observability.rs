@@ -94,6 +94,8 @@ async fn the_first_scrape_shows_every_family_and_every_known_outcome_at_zero() {
         "request_latency_ms",
         "storage_errors_total",
         "storage_write_failures_total",
+        "storage_write_groups_total",
+        "storage_write_group_updates_total",
         "messages_stored",
         "build_info",
     ] {
@@ -112,4 +114,19 @@ async fn the_first_scrape_shows_every_family_and_every_known_outcome_at_zero() {
     }
     let invalid = "http_requests_total{method=\"POST\",path=\"/webhook\",status=\"401\"} 0";
     assert!(first.lines().any(|l| l == invalid), "{invalid} missing");
+}
+
+#[tokio::test]
+async fn committed_groups_and_their_updates_are_counted() {
+    let app = TestApp::sqlite().await;
+    for i in 0..5 {
+        let body = valid_with("message_id", json!(format!("grouped-{i}")));
+        assert_eq!(app.post_signed(&body).await.status, StatusCode::OK);
+    }
+    let duplicate = valid_with("message_id", json!("grouped-0"));
+    assert_eq!(app.post_signed(&duplicate).await.status, StatusCode::OK);
+    let metrics = scrape(&app).await;
+    let groups = sample(&metrics, "storage_write_groups_total");
+    assert!((1.0..=6.0).contains(&groups), "{groups} groups for 6 sequential deliveries");
+    assert_eq!(sample(&metrics, "storage_write_group_updates_total"), 6.0, "a duplicate is an update of its group");
 }

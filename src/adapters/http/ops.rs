@@ -60,10 +60,12 @@ impl OpsApi {
     ///
     /// The text exposition format: `http_requests_total`, `webhook_requests_total`,
     /// `request_latency_ms`, `storage_errors_total`, `storage_write_failures_total`,
-    /// `messages_stored`, `build_info`.
+    /// `storage_write_groups_total`, `storage_write_group_updates_total`, `messages_stored`,
+    /// `build_info`.
     #[oai(path = "/metrics", method = "get", tag = "ApiTags::Health")]
     async fn metrics(&self) -> PlainText<String> {
         self.metrics.set_failed_writes(self.service.failed_writes());
+        self.metrics.set_committed_groups(self.service.committed_groups());
         let (deleted, bytes) = self.service.storage_use();
         self.metrics.set_storage_use(deleted, bytes);
         match self.service.stats().await {
