@@ -23,7 +23,10 @@
 #
 # Settings (environment):
 #   CONNECTIONS=32  DURATION=10s  WARMUP=1s  ROUNDS=1   ingest: nginx/service pairs to run
-#   BASELINE_GROUPS=1,32,100,1000  BASELINE_DURATION=5s   (32: the largest group 32 connections can form)
+#   BASELINE_GROUPS=1,32,100,1000  BASELINE_DURATION=5s   (32: the largest group 32 connections can form;
+#             the ingest step prints the mean group the service formed, to pick the same size here)
+#   BASELINE_SCHEMAS="issue service current"   sqlite-baseline --schema values to run
+#   INGEST_ARGS   more loadgen options for ingest's service run and for baseline (e.g. --dist realistic)
 #   SIZES="10000 100000 1000000"  READ_DURATION=10s  READ_CONNECTIONS="32 1"  (each; 1 = unloaded latency)
 #   STATS_SIZE=1000000   NGINX_WORKERS=2
 #   SCALE_SIZE=1000000  SCALE_DISTS="january realistic"   scale: rows per database, loadgen --dist
@@ -44,6 +47,8 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-1s}
 ROUNDS=${ROUNDS:-1}
 BASELINE_GROUPS=${BASELINE_GROUPS:-1,32,100,1000}
+BASELINE_SCHEMAS=${BASELINE_SCHEMAS:-issue service current}
+INGEST_ARGS=${INGEST_ARGS:-}
 BASELINE_DURATION=${BASELINE_DURATION:-5s}
 SIZES=${SIZES:-10000 100000 1000000}
 READ_DURATION=${READ_DURATION:-10s}
@@ -337,8 +342,9 @@ step_ingest() {
         start_service
         rss_start "$SVC_PID"
         local rc=0
+        # shellcheck disable=SC2086 # INGEST_ARGS is a list of options
         out_s=$(loadgen write --target "$SVC_URL" --secret "$SECRET" -c "$CONNECTIONS" --duration "$DURATION" \
-            --warmup "$WARMUP" --service-pid "$SVC_PID") || rc=$?
+            --warmup "$WARMUP" --service-pid "$SVC_PID" $INGEST_ARGS) || rc=$?
         mem=$(rss_stop "$SVC_PID")
         [ -n "$out_s" ] || die "loadgen against the service printed nothing"
         record ingest "service-round-$round" "$out_s"
@@ -369,10 +375,12 @@ step_baseline() {
     local schema out g row
     # issue: the issue's reference schema; service: plus the service's FTS5 trigram index, folded
     # text and per-sender counts, i.e. the storage work the service's own write does.
-    for schema in issue service; do
+    # current: the service's SQLite schema and per-row statements of today.
+    for schema in $BASELINE_SCHEMAS; do
         log "baseline: plain Rust SQLite insert loop, schema $schema, groups $BASELINE_GROUPS, $BASELINE_DURATION each"
+        # shellcheck disable=SC2086 # INGEST_ARGS is a list of options
         out=$("$LOADGEN_BIN" sqlite-baseline --schema "$schema" --group "$BASELINE_GROUPS" \
-            --duration "$BASELINE_DURATION" --dir "$WORK" --json) || die "sqlite-baseline failed"
+            --duration "$BASELINE_DURATION" --dir "$WORK" $INGEST_ARGS --json) || die "sqlite-baseline failed"
         record baseline "sqlite-$schema" "$out"
         for g in $(jq -r '.groups[].group' <<<"$out"); do
             row=$(jq -c ".groups[] | select(.group == $g)" <<<"$out")
@@ -383,8 +391,9 @@ step_baseline() {
         BASELINE_BEST[$schema]=$(jget "$out" .best_rows_per_s)
     done
     if [ -n "${INGEST_RPS:-}" ]; then
-        note "RATIO service ingest / baseline best (issue schema) = $(ratio "$INGEST_RPS" "${BASELINE_BEST[issue]}")"
-        note "RATIO service ingest / baseline best (service schema) = $(ratio "$INGEST_RPS" "${BASELINE_BEST[service]}")"
+        for schema in $BASELINE_SCHEMAS; do
+            note "RATIO service ingest / baseline best ($schema schema) = $(ratio "$INGEST_RPS" "${BASELINE_BEST[$schema]}")"
+        done
     fi
 }
 

@@ -51,6 +51,35 @@ const SERVICE_SCHEMA: &str = "
     CREATE TABLE sender_counts (from_msisdn TEXT PRIMARY KEY, message_count INTEGER NOT NULL);
 ";
 
+/// `--schema current`: the tables and indexes the service's migrations leave on SQLite today
+/// (`seq` AUTOINCREMENT for the feed, `created_at` for retention, per-sender counts with an index
+/// by count for `/stats`, per-second/minute/hour/day counts for totals, the FTS5 index filled
+/// after the fact in runs).
+const CURRENT_SCHEMA: &str = "
+    CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL UNIQUE,
+        from_msisdn TEXT NULL, to_msisdn TEXT NOT NULL, ts BIGINT NOT NULL, text TEXT NULL, text_folded TEXT NULL,
+        created_at BIGINT NOT NULL, source TEXT NOT NULL DEFAULT 'webhook', kind TEXT NOT NULL DEFAULT 'text',
+        parts TEXT NULL, raw TEXT NULL);
+    CREATE INDEX idx_messages_ts_id ON messages (ts, message_id);
+    CREATE INDEX idx_messages_from_ts_id ON messages (from_msisdn, ts, message_id);
+    CREATE INDEX idx_messages_created ON messages (created_at);
+    CREATE TABLE sender_counts (from_msisdn TEXT NOT NULL PRIMARY KEY, message_count INTEGER NOT NULL);
+    CREATE INDEX idx_sender_counts_busiest ON sender_counts (message_count DESC, from_msisdn);
+    CREATE TABLE message_counts (span BIGINT NOT NULL, start BIGINT NOT NULL, n BIGINT NOT NULL,
+        PRIMARY KEY (span, start)) WITHOUT ROWID;
+    CREATE VIRTUAL TABLE messages_text USING fts5(
+        text_folded, content='messages', content_rowid='rowid', tokenize='trigram case_sensitive 1');
+";
+
+/// The service's statements on SQLite, each prepared once and run once per row, sender or bucket.
+const CURRENT_INSERT: &str = "INSERT INTO messages (message_id, from_msisdn, to_msisdn, ts, text, text_folded,     created_at, source, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'webhook', 'text')     ON CONFLICT (message_id) DO NOTHING RETURNING seq";
+const CURRENT_SENDER: &str = "INSERT INTO sender_counts (from_msisdn, message_count) VALUES (?1, ?2)     ON CONFLICT (from_msisdn) DO UPDATE SET message_count = sender_counts.message_count + excluded.message_count     RETURNING message_count";
+const CURRENT_BUCKET: &str = "INSERT INTO message_counts (span, start, n) VALUES (?1, ?2, ?3)     ON CONFLICT (span, start) DO UPDATE SET n = message_counts.n + excluded.n";
+/// The service indexes text in runs of this many rows, in transactions of their own.
+const TEXT_INDEX_RUN: i64 = 1_000;
+/// Bucket widths of `message_counts`, in microseconds.
+const SPANS: [i64; 4] = [1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000];
+
 /// One row, ready to bind: id, from, to, ts, text, text folded.
 struct Row([Sql; 6]);
 
@@ -60,6 +89,9 @@ pub enum Schema {
     Issue,
     /// Also the service's extras: folded text, FTS5 trigram index, per-sender counts.
     Service,
+    /// Everything the service's SQLite schema holds and writes today, written as the service
+    /// writes it (see `CURRENT_SCHEMA`).
+    Current,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -79,7 +111,7 @@ pub fn run(a: BaselineArgs) -> Result<ExitCode> {
             let f = generator.fields(i);
             let (ts, from) = (f.ts_micros(), sender(f.rank));
             let folded = match (&f.text, a.schema) {
-                (Some(t), Schema::Service) => Sql::Text(t.to_lowercase()),
+                (Some(t), Schema::Service | Schema::Current) => Sql::Text(t.to_lowercase()),
                 _ => Sql::Null,
             };
             let text = f.text.map_or(Sql::Null, Sql::Text);
@@ -95,12 +127,21 @@ pub fn run(a: BaselineArgs) -> Result<ExitCode> {
     let schema = match a.schema {
         Schema::Issue => "issue",
         Schema::Service => "service",
+        Schema::Current => "current",
+    };
+    let statements = if a.schema == Schema::Current {
+        "single-row statements prepared once"
+    } else {
+        "multi-row INSERT … ON CONFLICT DO NOTHING RETURNING"
     };
     let mut human = format!(
-        "sqlite-baseline: WAL, synchronous={sync}, schema {schema} (PK + 2 indexes{}), \
-         multi-row INSERT … ON CONFLICT DO NOTHING RETURNING\n\
+        "sqlite-baseline: WAL, synchronous={sync}, schema {schema} (PK + 2 indexes{}), {statements}\n\
          {:>6}  {:>9}  {:>8}  {:>12}  {:>14}  {:>14}",
-        if a.schema == Schema::Service { " + FTS5 trigram + sender counts" } else { "" },
+        match a.schema {
+            Schema::Issue => "",
+            Schema::Service => " + FTS5 trigram + sender counts",
+            Schema::Current => ", the service's tables and statements of today",
+        },
         "group",
         "rows",
         "seconds",
@@ -150,6 +191,10 @@ fn insert_loop(
         return Err(anyhow!("journal_mode is {mode}, not wal"));
     }
     db.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
+    if schema == Schema::Current {
+        db.execute_batch(CURRENT_SCHEMA)?;
+        return current_loop(&mut db, rows, group, duration);
+    }
     db.execute_batch(SCHEMA)?;
     let service = schema == Schema::Service;
     if service {
@@ -195,7 +240,18 @@ fn insert_loop(
         hist.saturating_record(t.elapsed().as_micros().max(1) as u64);
         next += group;
     }
-    let elapsed = start.elapsed();
+    summarize(start.elapsed(), duration, &hist, group, next, created)
+}
+
+/// The figures of one group size: `next` rows offered, `created` reported by RETURNING.
+fn summarize(
+    elapsed: Duration,
+    duration: Duration,
+    hist: &Histogram<u64>,
+    group: usize,
+    next: usize,
+    created: usize,
+) -> Result<Value> {
     let exhausted = elapsed < duration;
     let elapsed = elapsed.as_secs_f64();
     if created != next {
@@ -208,6 +264,64 @@ fn insert_loop(
         "commit_ms": { "p50": ms(0.5), "p99": ms(0.99), "max": hist.max() as f64 / 1000.0 },
         "pool_exhausted": exhausted,
     }))
+}
+
+/// [`insert_loop`] for `--schema current`: per group, what the service's writer does in one
+/// transaction; every [`TEXT_INDEX_RUN`] rows, the text index's own transaction.
+fn current_loop(db: &mut Connection, rows: &[Row], group: usize, duration: Duration) -> Result<Value> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let (mut next, mut created, mut indexed) = (0usize, 0usize, 0i64);
+    let start = Instant::now();
+    while start.elapsed() < duration && next + group <= rows.len() {
+        let t = Instant::now();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as i64;
+        let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut per_sender: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut buckets: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        {
+            let mut insert = tx.prepare_cached(CURRENT_INSERT)?;
+            for r in &rows[next..next + group] {
+                let [id, from, to, ts, text, folded] = &r.0;
+                let mut returned = insert.query(rusqlite::params![id, from, to, ts, text, folded, now])?;
+                if returned.next()?.is_some() {
+                    created += 1;
+                    if let Sql::Text(from) = from {
+                        *per_sender.entry(from).or_default() += 1;
+                    }
+                    if let Sql::Integer(ts) = ts {
+                        for span in SPANS {
+                            *buckets.entry((span, ts - ts.rem_euclid(span))).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            let mut count = tx.prepare_cached(CURRENT_SENDER)?;
+            let mut new = 0i64;
+            for (from, n) in &per_sender {
+                let counted: i64 = count.query_row(rusqlite::params![from, n], |r| r.get(0))?;
+                new += i64::from(counted == *n);
+            }
+            *buckets.entry((0, 0)).or_default() += new;
+            let mut bump = tx.prepare_cached(CURRENT_BUCKET)?;
+            for ((span, start), n) in &buckets {
+                bump.execute(rusqlite::params![span, start, n])?;
+            }
+        }
+        tx.commit()?;
+        hist.saturating_record(t.elapsed().as_micros().max(1) as u64);
+        next += group;
+        let last = next as i64;
+        if last - indexed >= TEXT_INDEX_RUN {
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO messages_text (rowid, text_folded) SELECT seq, text_folded FROM messages                  WHERE seq > ?1 AND seq <= ?2 AND text_folded IS NOT NULL",
+                rusqlite::params![indexed, last],
+            )?;
+            tx.commit()?;
+            indexed = last;
+        }
+    }
+    summarize(start.elapsed(), duration, &hist, group, next, created)
 }
 
 fn insert_sql(n: usize, service: bool) -> String {
@@ -235,5 +349,47 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize, senders: usize) -> Vec<Row> {
+        (0..n)
+            .map(|i| {
+                let ts = 1_735_689_600_000_000 + (i as i64 % 90) * 1_000_000;
+                let text = format!("hello number {i}");
+                Row([
+                    Sql::Text(format!("id-{i}")),
+                    Sql::Text(format!("+1555{:07}", i % senders)),
+                    Sql::Text("+15550000000".into()),
+                    Sql::Integer(ts),
+                    Sql::Text(text.clone()),
+                    Sql::Text(text),
+                ])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_current_schema_loop_keeps_every_count_the_service_keeps() {
+        let dir = TempDir::new(None).unwrap();
+        let rows = rows(2_500, 7);
+        let r =
+            insert_loop(&dir.0.join("c.db"), &rows, 100, Duration::from_secs(60), Schema::Current, "NORMAL").unwrap();
+        assert_eq!(r["rows"], 2_500);
+        let db = Connection::open(dir.0.join("c.db")).unwrap();
+        let one = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(one("SELECT count(*) FROM messages"), 2_500);
+        assert_eq!(one("SELECT sum(message_count) FROM sender_counts"), 2_500);
+        assert_eq!(one("SELECT n FROM message_counts WHERE span = 0"), 7, "distinct senders");
+        for span in SPANS {
+            assert_eq!(one(&format!("SELECT sum(n) FROM message_counts WHERE span = {span}")), 2_500);
+        }
+        assert_eq!(one("SELECT count(*) FROM message_counts WHERE span = 1000000"), 90, "one bucket per second");
+        let indexed = one("SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"number\"'");
+        assert_eq!(indexed, 2_000, "the text index is filled in runs of 1,000");
     }
 }

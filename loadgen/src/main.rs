@@ -207,6 +207,7 @@ pub struct BaselineArgs {
     pub rows: usize,
     /// `issue`: the issue's reference schema; `service`: also the service's FTS5 trigram index,
     /// folded text and per-sender counts.
+    /// `current`: the service's SQLite tables and per-row statements as they are today.
     #[arg(long, value_enum, default_value = "issue")]
     pub schema: baseline::Schema,
     /// SQLite `synchronous` (the service's default, and the reference's, is full).
