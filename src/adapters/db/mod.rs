@@ -10,6 +10,7 @@ mod entity;
 mod export;
 mod feed;
 mod maintenance;
+mod nodelay;
 mod repository;
 mod scan_gate;
 mod search_totals;
@@ -82,6 +83,7 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         // for the read pool sqlx's own count suffices and costs no round-trip to the handle.
         .map_sqlx_sqlite_before_acquire(if role == Role::Writer { clean::sqlite } else { clean::sqlite_counted })
         .map_sqlx_postgres_before_acquire(clean::postgres)
+        .map_sqlx_postgres_pool_opts(|o| o.after_connect(|conn, _| Box::pin(nodelay::after_connect(conn))))
         .map_sqlx_sqlite_opts(move |o| {
             let o = sqlite_options(o, full_sync);
             match role {
