@@ -73,6 +73,10 @@ enum Role {
 fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptions, DbErr> {
     let mut options = ConnectOptions::new(database_url(config)?);
     let full_sync = config.sqlite_full_sync;
+    let file = match &config.target {
+        DatabaseTarget::SqliteFile(path) => Some(path.clone()),
+        _ => None,
+    };
     options
         .max_connections(size)
         .min_connections(u32::from(role == Role::Writer))
@@ -85,6 +89,12 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         .map_sqlx_postgres_before_acquire(clean::postgres)
         .map_sqlx_postgres_pool_opts(|o| o.after_connect(|conn, _| Box::pin(nodelay::after_connect(conn))))
         .map_sqlx_sqlite_opts(move |o| {
+            // The path as parsed, not as sqlx decodes the URL again: the writer's own connection
+            // and the log's fsync use this very name.
+            let o = match &file {
+                Some(path) => o.filename(path),
+                None => o,
+            };
             let o = sqlite_options(o, full_sync);
             match role {
                 Role::Shared => o,
@@ -110,6 +120,9 @@ fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConne
         .pragma("temp_store", "MEMORY")
 }
 
+/// What a file name must not hold raw inside an `sqlite://` URL.
+const URL_PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%').add(b'?').add(b'#');
+
 /// The connection URL, creating a SQLite file's directory.
 fn database_url(config: &DbConfig) -> Result<String, DbErr> {
     Ok(match &config.target {
@@ -118,7 +131,11 @@ fn database_url(config: &DbConfig) -> Result<String, DbErr> {
                 create_durably(dir)
                     .map_err(|e| DbErr::Custom(format!("cannot create directory {}: {e}", dir.display())))?;
             }
-            format!("sqlite://{}", path.display())
+            // Encoded so that sqlx's parse of the URL cannot stop at a `?` or `#` in the name;
+            // the options then take the path itself (see `pool_options`).
+            let name = path.to_string_lossy();
+            let escaped = percent_encoding::utf8_percent_encode(&name, URL_PATH);
+            format!("sqlite://{escaped}")
         }
         DatabaseTarget::SqliteMemory => "sqlite::memory:".to_owned(),
         DatabaseTarget::Postgres(url) => url.clone(),
@@ -176,9 +193,10 @@ pub(crate) struct SqliteWriter {
     pub direct: direct_write::DirectWriter,
 }
 
-/// SQLite file only: a pool of one connection for the group-commit writer, with a larger page
-/// cache and no automatic checkpoints. All writes go through it, so its cache stays valid from one
-/// commit to the next instead of being reloaded whenever another pooled connection has written.
+/// SQLite file only: the group-commit writer's connections, with larger page caches and no
+/// automatic checkpoints. Groups are inserted through the direct connection; deletions, the text
+/// index and the write probe's sea-orm twin use the pooled one. Each drops its cache when the other
+/// has committed since its last transaction, which the text index's runs make happen every pass.
 /// `None` for other targets, where the shared pool writes.
 async fn connect_writer(config: &DbConfig) -> Result<Option<SqliteWriter>, DbErr> {
     let DatabaseTarget::SqliteFile(path) = &config.target else {

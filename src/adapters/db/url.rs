@@ -43,7 +43,12 @@ impl DatabaseTarget {
         if path.is_empty() {
             return Err("sqlite URL names no file, e.g. sqlite://data/app.db".into());
         }
-        Ok(Self::SqliteFile(PathBuf::from(path)))
+        // Decoded here, once, as sqlx would: the log beside the file must be found under the name
+        // SQLite gave the file (`sqlite:///data/my%20db.db` is `/data/my db.db`).
+        let path = percent_encoding::percent_decode_str(&path)
+            .decode_utf8()
+            .map_err(|_| "sqlite URL path is not UTF-8 once percent-decoded".to_owned())?;
+        Ok(Self::SqliteFile(PathBuf::from(path.into_owned())))
     }
 }
 
@@ -62,6 +67,13 @@ mod tests {
         assert_eq!(DatabaseTarget::parse("sqlite://data/app.db"), file("data/app.db"));
         assert_eq!(DatabaseTarget::parse("sqlite:data/app.db?mode=rwc"), file("data/app.db"));
         assert_eq!(DatabaseTarget::parse("sqlite::memory:"), Ok(DatabaseTarget::SqliteMemory));
+    }
+
+    #[test]
+    fn a_percent_encoded_path_is_decoded_once() {
+        assert_eq!(DatabaseTarget::parse("sqlite:///data/my%20db.db"), file("/data/my db.db"));
+        assert_eq!(DatabaseTarget::parse("sqlite:///data/100%2541.db"), file("/data/100%41.db"));
+        assert!(DatabaseTarget::parse("sqlite:///data/%FF.db").is_err());
     }
 
     #[test]
