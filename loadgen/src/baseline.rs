@@ -301,7 +301,9 @@ fn current_loop(db: &mut Connection, rows: &[Row], group: usize, duration: Durat
                 let counted: i64 = count.query_row(rusqlite::params![from, n], |r| r.get(0))?;
                 new += i64::from(counted == *n);
             }
-            *buckets.entry((0, 0)).or_default() += new;
+            if new != 0 {
+                *buckets.entry((0, 0)).or_default() += new;
+            }
             let mut bump = tx.prepare_cached(CURRENT_BUCKET)?;
             for ((span, start), n) in &buckets {
                 bump.execute(rusqlite::params![span, start, n])?;

@@ -6,9 +6,10 @@
 //! half (see BENCHMARKS.md, issue 16). Here one blocking call runs the whole group on a rusqlite
 //! connection whose statements are prepared once and run once per row.
 //!
-//! Only inserts come here. Deletions, the text index, checkpoints and the write probe stay on the
-//! sea-orm writer connection; the write gate keeps the two connections from writing at once, and
-//! SQLite itself would make one wait for the other under the busy timeout.
+//! Inserts and the readiness probe's write come here, so the probe tests the connection groups use.
+//! Deletions and the text index stay on the sea-orm writer connection, checkpoints on the shared
+//! pool; the write gate keeps the two writers from writing at once, and SQLite itself would make
+//! one wait for the other under the busy timeout.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ impl DirectWriter {
     /// # Errors
     /// The file cannot be opened or configured.
     pub(crate) fn open(path: &Path) -> Result<Self, RepoError> {
-        let conn = connect(path).map_err(storage)?;
+        let conn = connect(path)?;
         Ok(Self { path: path.to_owned(), slot: Arc::new(Mutex::new(Slot { conn: Some(conn), closed: false })) })
     }
 
@@ -85,29 +86,54 @@ impl DirectWriter {
     /// Stores every update of `batch` not already stored, in one transaction. The caller holds
     /// the write gate.
     pub(super) async fn insert(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Written, RepoError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.insert_now(&batch))
-            .await
-            .map_err(|e| RepoError::Unavailable(format!("the insert did not run: {e}")))?
+        self.off_runtime("the insert", move |conn| {
+            let (messages, statuses, top) = write_group(conn, &batch)?;
+            Ok(Written { outcomes: outcomes(&batch, messages, statuses), top })
+        })
+        .await
     }
 
-    fn insert_now(&self, batch: &[(Delivery, Timestamp)]) -> Result<Written, RepoError> {
+    /// Writes `bytes` into `write_probe` and deletes them in one transaction, to learn whether
+    /// writes succeed on this connection again; the caller holds the write gate.
+    pub(super) async fn probe(&self, bytes: usize) -> Result<(), RepoError> {
+        self.off_runtime("the write probe", move |conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            conn.execute("INSERT INTO write_probe (id, filler) VALUES (1, ?1)", [vec![0u8; bytes]])?;
+            conn.execute("DELETE FROM write_probe WHERE id = 1", [])?;
+            conn.execute_batch("COMMIT")
+        })
+        .await
+    }
+
+    /// Runs the transaction `work` on the connection, in a blocking thread, opening the
+    /// connection first if a failure closed it.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        what: &str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, RepoError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.run(work))
+            .await
+            .map_err(|e| RepoError::Unavailable(format!("{what} did not run: {e}")))?
+    }
+
+    fn run<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, RepoError> {
         let mut slot = self.lock();
         if slot.closed {
             return Err(RepoError::Unavailable("the database connection is closed".into()));
         }
         let conn = match slot.conn.take() {
             Some(conn) => conn,
-            None => connect(&self.path).map_err(storage)?,
+            None => connect(&self.path)?,
         };
-        let result = write_group(&conn, batch);
+        let result = work(&conn);
         // A failed statement or commit may leave the transaction open, and the next `BEGIN` would
         // then fail on it; a connection that cannot leave it is closed, which rolls it back.
         if result.is_ok() || leave_transaction(&conn) {
             slot.conn = Some(conn);
         }
-        let (messages, statuses, top) = result.map_err(storage)?;
-        Ok(Written { outcomes: outcomes(batch, messages, statuses), top })
+        result.map_err(storage)
     }
 
     /// Runs `sql` on the inserting connection, for tests that cap the database's size there.
@@ -122,18 +148,20 @@ impl DirectWriter {
 
 /// The connection as the sea-orm writer's is configured: commits append to the log without an
 /// fsync (the log is synced after them, see `WalFile`), no automatic checkpoints, a 32 MiB cache.
-fn connect(path: &Path) -> rusqlite::Result<Connection> {
+fn connect(path: &Path) -> Result<Connection, RepoError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(storage)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(storage)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0)).map_err(storage)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(rusqlite::Error::InvalidQuery);
+        // The log's fsync after each commit is what makes a 200 durable; without WAL there is none.
+        return Err(RepoError::Unavailable(format!("the database's journal mode is {mode}, not wal")));
     }
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
          PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0;",
-    )?;
+    )
+    .map_err(storage)?;
     Ok(conn)
 }
 
@@ -230,5 +258,36 @@ fn storage(e: rusqlite::Error) -> RepoError {
     match e.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => RepoError::Full(e.to_string()),
         _ => refused(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::checkpoint::CheckpointPolicy;
+    use super::super::test_support::{group, open};
+    use crate::adapters::batching::BatchInsert;
+    use crate::domain::ports::{Inserted, MessageRepository};
+
+    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
+
+    #[tokio::test]
+    async fn every_connection_and_the_synced_log_are_the_one_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        // A name sqlx would percent-decode, and a `?` its URL parse would stop at.
+        let path = dir.path().join("a b%20c?.db");
+        let (conn, repo) = open(&path, BY_HAND).await;
+        let outcomes = repo.insert_batch(group(0, 3)).await.unwrap();
+        assert!(outcomes.iter().all(|o| o.messages == [Inserted::Created]));
+        repo.flush().await.unwrap();
+        repo.probe_write().await.unwrap();
+        let mut names: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["a b%20c?.db", "a b%20c?.db-shm", "a b%20c?.db-wal"]);
+        assert_eq!(repo.stats().await.unwrap().total_messages, 3, "the pool reads what the direct writer wrote");
+        repo.close().await.unwrap();
+        conn.close().await.unwrap();
     }
 }

@@ -8,7 +8,7 @@ use super::checkpoint::{self, CheckpointPolicy, WriteGate};
 use super::text_index;
 
 /// Runs until the returned handle is aborted. `db` is a pool for the checkpoints, `writer` the
-/// writer's connection, whose cache the indexer reuses.
+/// writer's pooled connection, which the indexer writes through.
 pub fn spawn(
     db: DatabaseConnection,
     writer: DatabaseConnection,

@@ -14,26 +14,36 @@ use std::os::fd::{BorrowedFd, RawFd};
 use sea_orm::sqlx::{self, PgConnection};
 use socket2::SockRef;
 
-/// Runs on each new pooled connection. A connection over a Unix socket has no ports and needs
-/// nothing; a socket that cannot be found (no `/proc`, a pooler in between) is left as it is.
+/// Runs on each new pooled connection, and never fails it: a connection over a Unix socket has no
+/// ports and needs nothing, and one whose socket cannot be found (no `/proc`, a pooler or NAT
+/// rewriting ports, a server without `inet_client_port`) is used as it is, with one warning.
 ///
 /// # Errors
-/// The server did not answer the query for the ports.
+/// None; the signature is the pool's.
 pub async fn after_connect(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    let (client, server): (Option<i32>, Option<i32>) =
-        sqlx::query_as("SELECT inet_client_port(), inet_server_port()").fetch_one(conn).await?;
+    let ports: Result<(Option<i32>, Option<i32>), _> =
+        sqlx::query_as("SELECT inet_client_port(), inet_server_port()").fetch_one(conn).await;
     let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
-    if let (Some(local), Some(peer)) = (port(client), port(server))
-        && !set_nodelay(local, peer)
-    {
-        tracing::debug!(
-            local,
-            peer,
-            "no socket of this process matches the PostgreSQL connection; TCP_NODELAY not set"
+    let found = match ports {
+        Ok((client, server)) => match (port(client), port(server)) {
+            (Some(local), Some(peer)) => {
+                tokio::task::spawn_blocking(move || set_nodelay(local, peer)).await.unwrap_or(false)
+            }
+            _ => true,
+        },
+        Err(_) => false,
+    };
+    if !found && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "TCP_NODELAY could not be set on a PostgreSQL connection; large groups may wait 40 ms for \
+             delayed ACKs (a Unix socket URL avoids it)"
         );
     }
     Ok(())
 }
+
+/// Whether the warning has been logged; once per process is enough.
+static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sets `TCP_NODELAY` on this process's TCP socket from local port `local` to remote port `peer`;
 /// whether one was found.
@@ -45,9 +55,11 @@ fn set_nodelay(local: u16, peer: u16) -> bool {
 fn on_socket<T>(local: u16, peer: u16, f: impl FnOnce(SockRef<'_>) -> T) -> Option<T> {
     let fds = std::fs::read_dir("/proc/self/fd").ok()?;
     for fd in fds.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<RawFd>().ok()) {
-        // SAFETY: the descriptor is only queried and given a TCP option, never read, written or
-        // closed. Another thread may close it meanwhile, or reuse its number: the calls then fail
-        // (not a socket, bad descriptor) or touch a socket whose ports differ and is left alone.
+        // SAFETY: an accepted risk rather than a kept promise. `borrow_raw` asks that the descriptor
+        // stay open while borrowed, and another thread may close it or reuse its number meanwhile.
+        // Only getsockname, getpeername and setsockopt run on it, never a read, write or close:
+        // on a closed or non-socket descriptor they fail, and a reused one is touched only if its
+        // two ports are the ones asked for.
         let fd = unsafe { BorrowedFd::borrow_raw(fd) };
         let socket = SockRef::from(&fd);
         let port = |addr: std::io::Result<socket2::SockAddr>| addr.ok().and_then(|a| a.as_socket()).map(|a| a.port());

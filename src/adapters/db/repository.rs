@@ -153,6 +153,8 @@ impl SqlMessages {
             maintenance.0.abort();
         }
         if let Some(direct) = &self.direct {
+            // Under the gate: no group is being written meanwhile.
+            let _turn = self.gate.lock().await;
             direct.close();
         }
         self.writer.close().await?;

@@ -184,6 +184,9 @@ impl BatchInsert for SqlMessages {
 
     async fn probe_write(&self) -> Result<(), RepoError> {
         let _turn = self.gate.lock().await;
+        if let Some(direct) = &self.direct {
+            return direct.probe(PROBE_BYTES).await;
+        }
         let txn = self.begin_write().await?;
         let row = write_probe::ActiveModel { id: Set(1), filler: Set(vec![0; PROBE_BYTES]) };
         write_probe::Entity::insert(row).exec_without_returning(&txn).await.map_err(unavailable)?;

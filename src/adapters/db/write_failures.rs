@@ -143,3 +143,21 @@ async fn a_full_disk_refuses_groups_until_space_returns_and_loses_nothing_acknow
         conn.query_one_raw(sea_orm::Statement::from_string(conn.get_database_backend(), "PRAGMA integrity_check"));
     assert_eq!(check.await.unwrap().unwrap().try_get_by_index::<String>(0).unwrap(), "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_probe_fails_while_the_connection_groups_use_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (conn, repo) = open(&dir.path().join("probe.db"), BY_HAND).await;
+    repo.insert_batch(group(0, 50)).await.unwrap();
+    // Only the connection groups are inserted through is full; the pooled writer is not.
+    let direct = repo.direct.clone().expect("an SQLite file has a direct writer");
+    let pages = super::repository::sqlite_scalar(&repo.writer_connection(), "PRAGMA page_count", Vec::new()).await;
+    direct.execute(&format!("PRAGMA max_page_count = {}", pages.unwrap()));
+    assert!(matches!(repo.insert_batch(group(50, 500)).await, Err(RepoError::Full(_))));
+    assert!(repo.probe_write().await.is_err(), "readiness must not come back while groups cannot be written");
+    direct.execute("PRAGMA max_page_count = 1000000");
+    repo.probe_write().await.expect("the probe succeeds once groups can be written");
+    repo.insert_batch(group(50, 500)).await.expect("and so do groups");
+    repo.close().await.unwrap();
+    conn.close().await.unwrap();
+}
