@@ -70,13 +70,13 @@ impl Tally {
 
     /// Adds the changes in one statement, in key order (concurrent writers on PostgreSQL then lock
     /// rows alike), and drops the buckets a deletion emptied.
-    pub(super) async fn apply(self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
-        let changes: Vec<_> = self.changes.into_iter().filter(|(_, n)| *n != 0).collect();
+    pub(super) async fn apply(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        let changes: Vec<_> = self.changes().collect();
         if changes.is_empty() {
             return Ok(());
         }
-        let emptied = changes.iter().any(|(_, n)| *n < 0);
-        let rows = changes.iter().map(|((span, start), n)| ActiveModel {
+        let emptied = changes.iter().any(|(_, _, n)| *n < 0);
+        let rows = changes.iter().map(|(span, start, n)| ActiveModel {
             span: sea_orm::ActiveValue::Set(*span),
             start: sea_orm::ActiveValue::Set(*start),
             n: sea_orm::ActiveValue::Set(*n),
@@ -92,8 +92,8 @@ impl Tally {
         if emptied {
             let touched = changes
                 .iter()
-                .filter(|((span, _), n)| *span > 0 && *n < 0)
-                .fold(Condition::any(), |any, ((span, start), _)| {
+                .filter(|(span, _, n)| *span > 0 && *n < 0)
+                .fold(Condition::any(), |any, (span, start, _)| {
                     any.add(Column::Span.eq(*span).and(Column::Start.eq(*start)))
                 });
             Entity::delete_many().filter(Column::N.lte(0)).filter(touched).exec(txn).await?;

@@ -136,26 +136,19 @@ pub(super) fn outcomes(
         .collect()
 }
 
-impl SqlMessages {
-    /// Moves the feed's horizon past a group that wrote rows up to `top`.
-    fn committed(&self, top: Option<i64>) {
-        if let (Some(horizon), Some(top)) = (&self.horizon, top) {
-            horizon.committed(top);
-            if self.wal.is_none() {
-                // Commits are as durable as this configuration makes them; no sync follows.
-                horizon.synced(top);
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl BatchInsert for SqlMessages {
     async fn insert_batch(&self, batch: Vec<(Delivery, Timestamp)>) -> Result<Vec<Stored>, RepoError> {
         if let Some(direct) = &self.direct {
             let _turn = self.gate.lock().await;
             let written = direct.insert(batch).await?;
-            self.committed(written.top);
+            if let (Some(horizon), Some(top)) = (&self.horizon, written.top) {
+                horizon.committed(top);
+                if self.wal.is_none() {
+                    // Commits are as durable as this configuration makes them; no sync follows.
+                    horizon.synced(top);
+                }
+            }
             return Ok(written.outcomes);
         }
         let candidates = Candidates::of(&batch);
@@ -173,12 +166,8 @@ impl BatchInsert for SqlMessages {
         }
         tally.senders(count_senders(&txn, &per_sender).await.map_err(unavailable)?);
         tally.apply(&txn).await.map_err(unavailable)?;
-        let top = match &self.horizon {
-            Some(_) if !messages.is_empty() => Some(super::feed::last_rowid(&txn).await.map_err(unavailable)?),
-            _ => None,
-        };
+        // No feed horizon to move: only an SQLite file has one, and its groups take the direct path.
         txn.commit().await.map_err(unavailable)?;
-        self.committed(top);
         Ok(outcomes(&batch, messages, statuses))
     }
 
