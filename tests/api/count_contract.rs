@@ -76,12 +76,50 @@ async fn total(repo: &dyn MessageRepository, from: Option<&str>, since: Option<i
 async fn searches(repo: &dyn MessageRepository, reference: &Reference, senders: &[&str]) {
     for q in ["M-1", "busy-2", "-", "m-29"] {
         for from in [None, Some(senders[0]), Some(BUSY)] {
-            for since in [None, Some(BOUNDARIES[2])] {
+            for since in [None, Some(BOUNDARIES[2]), Some(BOUNDARIES[1] - 59_000_000), Some(BOUNDARIES[3] + 1)] {
                 assert_eq!(
                     total(repo, from, since, Some(q)).await,
                     reference.count(from, since, Some(q)),
                     "q {q:?} from {from:?} since {since:?}"
                 );
+            }
+        }
+    }
+}
+
+/// Offset pages of searches, shallow and deep, must hold the rows a sort of the reference puts
+/// there: a store that starts a deep page from what it knows of where the matches fall must land
+/// on the same row as one that passes over every match.
+async fn pages(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lcg) {
+    for q in ["-", "busy-2", "m-1"] {
+        for since in [None, Some(BOUNDARIES[2]), Some(instant(rng))] {
+            let mut expected: Vec<(i64, String)> = reference
+                .0
+                .values()
+                .filter(|(m, _)| since.is_none_or(|s| m.ts.as_micros() >= s))
+                .filter(|(m, _)| m.message_id.as_str().to_lowercase().contains(q))
+                .map(|(m, _)| (m.ts.as_micros(), m.message_id.as_str().to_owned()))
+                .collect();
+            expected.sort();
+            let n = expected.len() as u64;
+            let mut offsets = vec![0, 1, 63, 64, 65, 200, n / 2, n.saturating_sub(3), n, n + 5];
+            offsets.extend((0..4).map(|_| rng.below(n + 1)));
+            for offset in offsets {
+                let raw = RawListQuery {
+                    q: Some(q.to_owned()),
+                    since: since.map(|s| Timestamp::from_micros(s).unwrap().to_rfc3339()),
+                    ..RawListQuery::default()
+                };
+                let page = repo.list(&raw.parse().unwrap().filter, Page { limit: 7, offset }).await.unwrap();
+                let got: Vec<(i64, String)> = page
+                    .rows
+                    .iter()
+                    .map(|r| (r.message.ts.as_micros(), r.message.message_id.as_str().to_owned()))
+                    .collect();
+                let want: Vec<(i64, String)> = expected.iter().skip(offset as usize).take(7).cloned().collect();
+                assert_eq!(got, want, "q {q:?} since {since:?} offset {offset}");
+                assert_eq!(page.total, n, "q {q:?} since {since:?}");
+                assert_eq!(page.next.is_some(), offset + 7 < n, "q {q:?} since {since:?} offset {offset}");
             }
         }
     }
@@ -105,6 +143,7 @@ async fn check(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lc
         }
     }
     searches(repo, reference, senders).await;
+    pages(repo, reference, rng).await;
     let stats = repo.stats().await.unwrap();
     let mut per_sender = BTreeMap::<String, u64>::new();
     for (m, _) in reference.0.values() {

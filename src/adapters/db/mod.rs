@@ -10,9 +10,11 @@ mod entity;
 mod export;
 mod feed;
 mod maintenance;
+mod match_points;
 mod nodelay;
 mod repository;
 mod scan_gate;
+mod search_profile;
 mod search_totals;
 mod status_reads;
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::feed::Horizon;
 use super::scan_gate::ScanGate;
+use super::search_profile::{self, Search, SearchProfiles};
 use super::search_totals::{self, SearchTotals};
 use super::{SqliteWriter, WalFile, counts, maintenance, text_index};
 use crate::adapters::batching::BatchInsert;
@@ -49,6 +50,8 @@ pub struct SqlMessages {
     scans: ScanGate,
     /// SQLite: totals of searches, brought up to date rather than recounted.
     search_totals: Arc<SearchTotals>,
+    /// SQLite: where each searched needle's matches fall in `ts` order.
+    search_profiles: Arc<SearchProfiles>,
     /// SQLite file: the connection the group-commit writer inserts through.
     pub(super) direct: Option<DirectWriter>,
 }
@@ -76,6 +79,7 @@ impl SqlMessages {
             deleted: Arc::default(),
             scans: ScanGate::default(),
             search_totals: Arc::default(),
+            search_profiles: Arc::default(),
             direct: None,
         }
     }
@@ -99,6 +103,7 @@ impl SqlMessages {
             deleted,
             scans,
             search_totals,
+            search_profiles: Arc::default(),
             direct,
         }
     }
@@ -205,7 +210,7 @@ pub(super) fn stored_message(row: super::entity::message::Model) -> Result<Store
 
 /// A `LIKE` pattern (escape `\\`) matching texts that contain `needle`: `%`, `_` and the escape
 /// character itself become literals.
-fn like_pattern(needle: &str) -> String {
+pub(super) fn like_pattern(needle: &str) -> String {
     let mut pattern = String::with_capacity(needle.len() + 2);
     pattern.push('%');
     for c in needle.chars() {
@@ -278,20 +283,9 @@ pub(super) fn trigram_phrase(needle: &str) -> Option<String> {
     Some(format!("\"{}\"", needle.replace('"', "\"\"")))
 }
 
-/// SQLite, a search alone: the FTS5 index and a test of the rows it does not hold yet answer
-/// `total` by themselves (a phrase of three or more characters matches exactly the texts holding
-/// the needle).
-async fn search_count(txn: &DatabaseTransaction, index: &IndexedSearch, needle: &str) -> Result<u64, DbErr> {
-    let matching = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
-    let indexed = sqlite_scalar(txn, matching, vec![index.phrase.as_str().into()]).await?;
-    let recent = "SELECT count(*) FROM messages WHERE rowid > ? AND text_folded LIKE ? ESCAPE '\\'";
-    let recent = sqlite_scalar(txn, recent, vec![index.upto.into(), like_pattern(needle).into()]).await?;
-    Ok((indexed + recent).unsigned_abs())
-}
-
 /// Whether `count` matches among `rows` are dense enough that the page is found sooner by walking
 /// the `ts` order and testing each row than by gathering and sorting every match.
-fn dense(count: u64, rows: u64, page: Page) -> bool {
+pub(super) fn dense(count: u64, rows: u64, page: Page) -> bool {
     // Rows tested before the page is full, against matches fetched and sorted.
     let walk = (page.offset + u64::from(page.limit)).saturating_mul(rows) / Ord::max(count, 1);
     count > 0 && walk <= count.saturating_mul(4)
@@ -307,6 +301,25 @@ pub(super) async fn sqlite_scalar(
     db.query_one_raw(stmt).await?.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
 }
 
+/// Offsets up to which a page of a search alone walks from its first match rather than from a
+/// profile of the matches (see [`search_profile`]).
+const SHALLOW: u64 = 1_000;
+
+/// Rows of one sender a search walks and tests rather than gather its matches through the text
+/// index, when how many matches the search has is not known.
+const SENDER_WALK: u64 = 20_000;
+
+/// The rows stored from `from`, as its maintained count says.
+async fn sender_rows(txn: &DatabaseTransaction, from: &str) -> Result<u64, DbErr> {
+    let sent: Option<i64> = sender_count::Entity::find_by_id(from)
+        .select_only()
+        .column(sender_count::Column::MessageCount)
+        .into_tuple()
+        .one(txn)
+        .await?;
+    Ok(sent.map_or(0, i64::unsigned_abs))
+}
+
 /// `total` from the maintained counts, where they hold it: every filter but `q`, `source` and
 /// `type` (see [`counts`]).
 async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Result<Option<u64>, DbErr> {
@@ -316,19 +329,11 @@ async fn counted_total(txn: &DatabaseTransaction, filter: &MessageFilter) -> Res
     let total = match (&filter.from, filter.since) {
         (None, None) => counts::all(txn).await?,
         (None, Some(since)) => counts::since(txn, since.as_micros()).await?,
-        (Some(from), since) => {
-            let sent: Option<i64> = sender_count::Entity::find_by_id(from.as_str())
-                .select_only()
-                .column(sender_count::Column::MessageCount)
-                .into_tuple()
-                .one(txn)
-                .await?;
-            match (sent.map(i64::unsigned_abs), since) {
-                (None | Some(0), _) => 0,
-                (Some(sent), None) => sent,
-                (Some(sent), Some(since)) => counts::from_since(txn, from.as_str(), since.as_micros(), sent).await?,
-            }
-        }
+        (Some(from), since) => match (sender_rows(txn, from.as_str()).await?, since) {
+            (0, _) => 0,
+            (sent, None) => sent,
+            (sent, Some(since)) => counts::from_since(txn, from.as_str(), since.as_micros(), sent).await?,
+        },
     };
     Ok(Some(total))
 }
@@ -378,24 +383,46 @@ impl MessageRepository for SqlMessages {
             (DbBackend::Sqlite, Some(_)) => Some(search_totals::mark(&txn).await.map_err(unavailable)?),
             _ => None,
         };
+        // A search alone or beside `since`: its matches' profile answers.
+        if let (Some(index), Some(q), Some(mark)) = (&index, &filter.text, mark)
+            && filter.from.is_none()
+            && filter.source.is_none()
+            && filter.kind.is_none()
+        {
+            // A shallow page of a search alone is found without one: the profile's pass over every
+            // match is paid for where it saves more.
+            let needed = filter.since.is_some() || page.offset > SHALLOW;
+            if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed).await.map_err(unavailable)? {
+                let search = Search { txn: &txn, q, index, rows: mark.top.unsigned_abs() };
+                let (rows, total) =
+                    self.search_profiles.read(search, points, mark, filter, page).await.map_err(unavailable)?;
+                txn.commit().await.map_err(unavailable)?;
+                let (rows, next) = page_and_next(rows, page.limit)?;
+                return Ok(MessagePage { rows, total, next });
+            }
+        }
+        // Beside a sender with fewer rows than the search has matches, walking the sender's rows
+        // and testing each is cheaper than gathering every match through the text index.
+        let index = match (index, &filter.text, &filter.from, mark) {
+            (Some(index), Some(q), Some(from), Some(mark)) => {
+                let sent = sender_rows(&txn, from.as_str()).await.map_err(unavailable)?;
+                let matches = self.search_profiles.known_matches(q, mark).unwrap_or(SENDER_WALK);
+                (sent > matches).then_some(index)
+            }
+            (index, ..) => index,
+        };
         let recalled = match mark {
             Some(mark) => self.search_totals.recall(&txn, filter, mark).await.map_err(unavailable)?,
             None => None,
         };
         let search_only =
             filter.from.is_none() && filter.since.is_none() && filter.source.is_none() && filter.kind.is_none();
-        let (known_total, index) = match (index, &filter.text, mark) {
-            (Some(index), Some(q), Some(mark)) if search_only => {
-                let count = match recalled {
-                    Some(count) => count,
-                    None => search_count(&txn, &index, q.folded()).await.map_err(unavailable)?,
-                };
-                (Some(count), (!dense(count, mark.top.unsigned_abs(), page)).then_some(index))
+        let known_total = match (recalled, &index, &filter.text) {
+            (Some(count), ..) => Some(count),
+            (None, Some(index), Some(q)) if search_only => {
+                Some(search_profile::matches(&txn, q, index).await.map_err(unavailable)?)
             }
-            (index, _, _) => match recalled {
-                Some(count) => (Some(count), index),
-                None => (counted_total(&txn, filter).await.map_err(unavailable)?, index),
-            },
+            (None, ..) => counted_total(&txn, filter).await.map_err(unavailable)?,
         };
         let select = filtered(filter, index.as_ref());
         let total = match known_total {
@@ -405,17 +432,20 @@ impl MessageRepository for SqlMessages {
         if let Some(mark) = mark {
             self.search_totals.remember(filter, mark, total);
         }
-        // A search beside `from` or `since`: when the matches are dense among the rows those keep,
+        // A search (beside `from`, `source` or `type`): when the matches are dense among the rows those keep,
         // walking them in order finds the page sooner than gathering every match through the index.
-        let select = match (&index, search_only) {
-            (Some(_), false) => {
+        let select = match &index {
+            Some(_) if search_only && dense(total, mark.map_or(0, |m| m.top.unsigned_abs()), page) => {
+                filtered(filter, None)
+            }
+            Some(_) => {
                 let rest = MessageFilter { text: None, after: None, ..filter.clone() };
                 match counted_total(&txn, &rest).await.map_err(unavailable)? {
                     Some(rows) if dense(total, rows, page) => filtered(filter, None),
                     _ => select,
                 }
             }
-            _ => select,
+            None => select,
         };
         let select = after_cursor(select, filter);
         // One row more than the page tells whether another page follows.

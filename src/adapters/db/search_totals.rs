@@ -28,7 +28,7 @@ pub(super) struct Mark {
     /// The largest rowid it holds.
     pub(super) top: i64,
     /// Deletions committed before it.
-    erased: i64,
+    pub(super) erased: i64,
 }
 
 /// Reads where the snapshot of `txn` stands.
