@@ -365,7 +365,12 @@ impl MessageRepository for SqlMessages {
     }
 
     async fn list(&self, filter: &MessageFilter, page: Page) -> Result<MessagePage, RepoError> {
-        let _turn = if ScanGate::needed(filter) { Some(self.scans.turn().await?) } else { None };
+        // SQLite: a search alone or beside `since` takes the turn only to profile its needle (below).
+        let profiled = self.db.get_database_backend() == DbBackend::Sqlite
+            && filter.from.is_none()
+            && filter.source.is_none()
+            && filter.kind.is_none();
+        let _turn = if ScanGate::needed(filter) && !profiled { Some(self.scans.turn().await?) } else { None };
         // One snapshot, so `total` and the rows agree.
         let txn = snapshot(&self.db).await.map_err(unavailable)?;
         let phrase = match (self.db.get_database_backend(), &filter.text) {
@@ -384,15 +389,14 @@ impl MessageRepository for SqlMessages {
             _ => None,
         };
         // A search alone or beside `since`: its matches' profile answers.
-        if let (Some(index), Some(q), Some(mark)) = (&index, &filter.text, mark)
-            && filter.from.is_none()
-            && filter.source.is_none()
-            && filter.kind.is_none()
+        if let (Some(q), Some(mark)) = (&filter.text, mark)
+            && profiled
         {
-            // A shallow page of a search alone is found without one: the profile's pass over every
-            // match is paid for where it saves more.
-            let needed = filter.since.is_some() || page.offset > SHALLOW;
-            if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed).await.map_err(unavailable)? {
+            // A shallow page of a search alone is found without one where the text index counts
+            // its matches: the profile's pass over every match is paid for where it saves more.
+            let needed = filter.since.is_some() || page.offset > SHALLOW || index.is_none();
+            let index = index.as_ref();
+            if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed, &self.scans).await? {
                 let search = Search { txn: &txn, q, index, rows: mark.top.unsigned_abs() };
                 let (rows, total) =
                     self.search_profiles.read(search, points, mark, filter, page).await.map_err(unavailable)?;

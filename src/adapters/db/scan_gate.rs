@@ -1,7 +1,9 @@
 //! Searches no index can narrow — a needle of one or two characters has no trigram, so it is a
 //! scan of every row — take turns, one at a time per process. They stay exact, and they cannot
 //! take every core from the reads the indexes serve: one that waits too long for its turn is
-//! answered 503 with `Retry-After`, like any overloaded write.
+//! answered 503 with `Retry-After`, like any overloaded write. On SQLite a search alone or beside
+//! `since` scans only once per needle, to profile where its matches fall (see `search_profile`),
+//! and takes the turn only for that.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,9 +16,11 @@ use sea_orm::{
 };
 
 use super::entity::message::{Column, Model};
-use super::match_points::{Located, MatchPoints, spacing};
-use super::repository::{IndexedSearch, after_cursor, dense, filtered, sqlite_scalar};
+use super::match_points::{BUILT_POINTS, Located, MIN_SPACING, MatchPoints, spacing};
+use super::repository::{IndexedSearch, after_cursor, dense, filtered, like_pattern, sqlite_scalar, unavailable};
+use super::scan_gate::ScanGate;
 use super::search_totals::Mark;
+use crate::domain::ports::RepoError;
 use crate::domain::query::{MessageFilter, Page, TextQuery};
 
 /// Needles profiled at most; when full, the memory starts over.
@@ -76,8 +78,10 @@ pub(super) async fn matches(txn: &DatabaseTransaction, q: &TextQuery, index: &In
 
 /// A new profile of `q` from one pass over its matches. The points are sampled inside SQLite, so
 /// that only about a thousand rows leave it however many matches there are; a sample whose
-/// `ts` ties with the match before it is skipped, which only widens a gap.
-async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: &IndexedSearch) -> Result<MatchPoints, DbErr> {
+/// `ts` ties with the match before it is skipped, which only widens a gap. Without the text
+/// index (a needle under three characters) the pass is a scan of every row.
+async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: Option<&IndexedSearch>) -> Result<MatchPoints, DbErr> {
+    let Some(index) = index else { return scanned(txn, q).await };
     const SAMPLES: &str = "SELECT ts, below FROM ( \
            SELECT ts, rank() OVER (ORDER BY ts) - 1 AS below FROM messages \
            WHERE rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)) \
@@ -85,15 +89,38 @@ async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: &IndexedSearch) 
     let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
     let total = sqlite_scalar(txn, indexed, vec![index.phrase.as_str().into()]).await?.unsigned_abs();
     let spacing = i64::try_from(spacing(total)).unwrap_or(i64::MAX);
-    let values: [sea_orm::Value; 2] = [index.phrase.as_str().into(), spacing.into()];
-    let rows = txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, SAMPLES, values)).await?;
-    let samples = rows
-        .into_iter()
-        .map(|row| Ok((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?.unsigned_abs())))
-        .collect::<Result<Vec<_>, DbErr>>()?;
+    let values = vec![index.phrase.as_str().into(), spacing.into()];
+    let (_, samples) = samples(txn, SAMPLES, values).await?;
     let mut points = MatchPoints::from_samples(total, &samples);
     points.add(&matching_ts(txn, q, None, Some(rowids(index.upto, i64::MAX))).await?);
     Ok(points)
+}
+
+/// [`build`] by a scan: the count comes from the same pass.
+async fn scanned(txn: &DatabaseTransaction, q: &TextQuery) -> Result<MatchPoints, DbErr> {
+    const SAMPLES: &str = "SELECT ts, below, n FROM ( \
+           SELECT ts, rank() OVER (ORDER BY ts) - 1 AS below, count(*) OVER () AS n FROM messages \
+           WHERE text_folded LIKE ? ESCAPE '\\') \
+         WHERE below % max(?, n / ?) = 0 ORDER BY below";
+    let values = vec![like_pattern(q.folded()).into(), MIN_SPACING.into(), BUILT_POINTS.into()];
+    let (total, samples) = samples(txn, SAMPLES, values).await?;
+    Ok(MatchPoints::from_samples(total, &samples))
+}
+
+/// The `(ts, below)` rows of a sampling query, and its third column (the count) if it has one.
+async fn samples(
+    txn: &DatabaseTransaction,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<(u64, Vec<(i64, u64)>), DbErr> {
+    let rows = txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+    let mut total = 0;
+    let mut samples = Vec::with_capacity(rows.len());
+    for row in rows {
+        samples.push((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?.unsigned_abs()));
+        total = row.try_get_by_index::<i64>(2).map_or(total, i64::unsigned_abs);
+    }
+    Ok((total, samples))
 }
 
 fn rowids(after: i64, upto: i64) -> Expr {
@@ -110,18 +137,19 @@ impl SearchProfiles {
         &self,
         txn: &DatabaseTransaction,
         q: &TextQuery,
-        index: &IndexedSearch,
+        index: Option<&IndexedSearch>,
         at: Mark,
         needed: bool,
-    ) -> Result<Option<MatchPoints>, DbErr> {
+        scans: &ScanGate,
+    ) -> Result<Option<MatchPoints>, RepoError> {
         match self.kept(q, at) {
             Some(kept) if kept.at.top == at.top => Ok(Some(kept.points.clone())),
             Some(kept) => {
                 let mut points = kept.points.clone();
-                points.add(&matching_ts(txn, q, None, Some(rowids(kept.at.top, at.top))).await?);
+                points.add(&matching_ts(txn, q, None, Some(rowids(kept.at.top, at.top))).await.map_err(unavailable)?);
                 Ok(Some(points))
             }
-            None if needed => self.first(txn, q, index, at).await.map(Some),
+            None if needed => self.first(txn, q, index, at, scans).await.map(Some),
             None => Ok(None),
         }
     }
@@ -132,21 +160,26 @@ impl SearchProfiles {
         &self,
         txn: &DatabaseTransaction,
         q: &TextQuery,
-        index: &IndexedSearch,
+        index: Option<&IndexedSearch>,
         at: Mark,
-    ) -> Result<MatchPoints, DbErr> {
-        let turn = {
-            let Ok(mut building) = self.building.lock() else { return build(txn, q, index).await };
+        scans: &ScanGate,
+    ) -> Result<MatchPoints, RepoError> {
+        let turn = self.building.lock().ok().map(|mut building| {
             if building.len() >= CAPACITY {
                 building.retain(|_, turn| Arc::strong_count(turn) > 1);
             }
             building.entry(q.folded().to_owned()).or_default().clone()
+        });
+        let _turn = match &turn {
+            Some(turn) => Some(turn.lock().await),
+            None => None,
         };
-        let _turn = turn.lock().await;
         if let Some(kept) = self.kept(q, at).filter(|kept| kept.at.top == at.top) {
             return Ok(kept.points.clone());
         }
-        let points = build(txn, q, index).await?;
+        // A scan of every row takes its turn with the others (see [`ScanGate`]).
+        let _scan = if index.is_none() { Some(scans.turn().await?) } else { None };
+        let points = build(txn, q, index).await.map_err(unavailable)?;
         self.keep(q, at, points.clone());
         Ok(points)
     }
@@ -212,7 +245,8 @@ impl SearchProfiles {
 pub(super) struct Search<'a> {
     pub(super) txn: &'a DatabaseTransaction,
     pub(super) q: &'a TextQuery,
-    pub(super) index: &'a IndexedSearch,
+    /// `None` for a needle under three characters, which the text index cannot narrow.
+    pub(super) index: Option<&'a IndexedSearch>,
     /// Rows in the snapshot, to choose between walking the `ts` index and gathering through the
     /// text index.
     pub(super) rows: u64,
@@ -231,7 +265,7 @@ impl Search<'_> {
         };
         let gather = !dense(points.total(), self.rows, Page { limit: 0, offset: gap });
         let bound = Column::Ts.gte(from).and(Column::Ts.lt(ts));
-        let mut walked = matching_ts(self.txn, self.q, gather.then_some(self.index), Some(bound)).await?;
+        let mut walked = matching_ts(self.txn, self.q, self.index.filter(|_| gather), Some(bound)).await?;
         walked.sort_unstable();
         points.learn(from, below, &walked, ts);
         Ok(below + walked.len() as u64)
@@ -252,7 +286,7 @@ impl Search<'_> {
     ) -> Result<Vec<Model>, DbErr> {
         let (from, skip) = points.start(since.unwrap_or(i64::MIN), since_below, page.offset);
         let walk = dense(points.total(), self.rows, Page { offset: skip, ..page });
-        filtered(&needle_only(self.q), (!walk).then_some(self.index))
+        filtered(&needle_only(self.q), self.index.filter(|_| !walk))
             .filter(Column::Ts.gte(from))
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
@@ -273,7 +307,7 @@ impl Search<'_> {
         page: Page,
     ) -> Result<Vec<Model>, DbErr> {
         let walk = dense(points.total(), self.rows, page);
-        after_cursor(filtered(filter, (!walk).then_some(self.index)), filter)
+        after_cursor(filtered(filter, self.index.filter(|_| !walk)), filter)
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
             .limit(u64::from(page.limit) + 1)
