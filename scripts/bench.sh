@@ -30,6 +30,7 @@
 #   SIZES="10000 100000 1000000"  READ_DURATION=10s  READ_CONNECTIONS="32 1"  (each; 1 = unloaded latency)
 #   STATS_SIZE=1000000   NGINX_WORKERS=2
 #   SCALE_SIZE=1000000  SCALE_DISTS="january realistic"   scale: rows per database, loadgen --dist
+#   SCALE_WARMUP=40s   scale: warm-up of the steady-state runs (the mix again, then 1 connection)
 #   PREV_REV=28750d5  PREV_BIN   scale: the binary before the change (built from git when unset)
 #   SCALE_BACKEND=sqlite|postgres  SCALE_PG=postgres://postgres@127.0.0.1:5432   scale on PostgreSQL:
 #             databases are created there (needs psql) and dropped afterwards
@@ -56,6 +57,7 @@ READ_CONNECTIONS=${READ_CONNECTIONS:-32 1}
 STATS_SIZE=${STATS_SIZE:-1000000}
 SCALE_SIZE=${SCALE_SIZE:-1000000}
 SCALE_DISTS=${SCALE_DISTS:-january realistic}
+SCALE_WARMUP=${SCALE_WARMUP:-40s}
 PREV_REV=${PREV_REV:-28750d5}
 PREV_BIN=${PREV_BIN:-}
 SCALE_BACKEND=${SCALE_BACKEND:-sqlite}
@@ -403,7 +405,7 @@ read_run() { # size connections stats-share [more loadgen read options]
     shift 3
     label="$size-c$conns"
     [ "$share" != 1 ] || label="$label-stats-only"
-    out=$(loadgen read --target "$SVC_URL" -c "$conns" --duration "$READ_DURATION" --warmup "$WARMUP" \
+    out=$(loadgen read --target "$SVC_URL" -c "$conns" --duration "$READ_DURATION" --warmup "${READ_WARMUP:-$WARMUP}" \
         --stats-share "$share" --service-pid "$SVC_PID" "$@") || rc=$?
     record reads "$label" "$out"
     if [ "$share" = 1 ]; then
@@ -504,6 +506,14 @@ scale_reads() { # label binary dir dist
     note "$(printf 'memory %s-%s under %s reading connections: RSS max %s MiB (VmHWM %s MiB)' "$label" "$dist" \
         "$CONNECTIONS" ${mem})"
     read_run "$label-$dist" 1 1 --dist "$dist"
+    # Steady state: the same mix after a long warm-up, when what a binary remembers of earlier
+    # searches has been built; then one connection again, offsets up to 10^4.
+    rss_start "$SVC_PID"
+    READ_WARMUP=$SCALE_WARMUP read_run "$label-$dist-steady" "$CONNECTIONS" 0.1 --dist "$dist"
+    mem=$(rss_stop "$SVC_PID")
+    note "$(printf 'memory %s-%s steady, %s reading connections: RSS max %s MiB (VmHWM %s MiB)' "$label" "$dist" \
+        "$CONNECTIONS" ${mem})"
+    read_run "$label-$dist-steady" 1 0.1 --dist "$dist" --max-offset 10000
     if [ "$label" = new ]; then
         read_run "$label-$dist-cursor" 1 0 --dist "$dist" --cursor --max-depth 100
         rc=0

@@ -316,3 +316,66 @@ impl Search<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::adapters::batching::BatchInsert;
+    use crate::adapters::db::checkpoint::CheckpointPolicy;
+    use crate::adapters::db::test_support::{group, open, text};
+    use crate::adapters::db::text_index::catch_up;
+    use crate::domain::ports::MessageRepository;
+    use crate::domain::query::{Page, RawListQuery};
+    use crate::domain::timestamp::Timestamp;
+
+    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
+
+    /// Every shallow and deep page, with and without `since`, against the ids a literal match of
+    /// `needle` keeps among the first `n` messages (`ts` is the message's number there).
+    async fn pages_match(repo: &impl MessageRepository, needle: &str, n: usize) {
+        let all: Vec<usize> = (0..n).filter(|i| text(*i).to_lowercase().contains(needle)).collect();
+        for since in [None, Some(0), Some(1), Some(n / 3), Some(n / 2 + 7), Some(n - 1), Some(n + 10)] {
+            let want: Vec<String> =
+                all.iter().filter(|&&i| since.is_none_or(|s| i >= s)).map(|i| format!("m-{i:06}")).collect();
+            for offset in [0, 1, 64, 65, 130, 333, want.len() / 2, want.len().saturating_sub(1), want.len()] {
+                let raw = RawListQuery {
+                    q: Some(needle.to_owned()),
+                    since: since.map(|s| Timestamp::from_micros(i64::try_from(s).unwrap()).unwrap().to_rfc3339()),
+                    ..RawListQuery::default()
+                };
+                let page = Page { limit: 9, offset: offset as u64 };
+                let got = repo.list(&raw.parse().unwrap().filter, page).await.unwrap();
+                let ids: Vec<String> = got.rows.iter().map(|m| m.message_id.as_str().to_owned()).collect();
+                let expected: Vec<String> = want.iter().skip(offset).take(9).cloned().collect();
+                assert_eq!(ids, expected, "{needle:?} since {since:?} offset {offset} of {n}");
+                assert_eq!(got.total, want.len() as u64, "{needle:?} since {since:?} of {n}");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn profiles_answer_exactly_before_and_after_indexing_and_as_rows_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let (_, repo) = open(&path, BY_HAND).await;
+        // Not indexed yet: profiles built from the rows tested directly.
+        repo.insert_batch(group(0, 1_500)).await.unwrap();
+        for needle in ["needle", "ha", "e"] {
+            pages_match(&repo, needle, 1_500).await;
+        }
+        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        // Kept profiles brought up to rows stored since, which the index does not hold.
+        repo.insert_batch(group(1_500, 1_200)).await.unwrap();
+        for needle in ["needle", "ha", "e"] {
+            pages_match(&repo, needle, 2_700).await;
+        }
+        repo.close().await.unwrap();
+        // A new process: profiles built through the index, and from the rows after it.
+        let (_, repo) = open(&path, BY_HAND).await;
+        for needle in ["needle", "ha", "e", "needle and"] {
+            pages_match(&repo, needle, 2_700).await;
+        }
+        repo.close().await.unwrap();
+    }
+}
