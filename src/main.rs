@@ -6,10 +6,17 @@ use clap::Parser;
 use webhook_ingest::app::args::{Cli, Command};
 use webhook_ingest::app::bootstrap::{Application, shutdown_signal};
 use webhook_ingest::app::config::Settings;
-use webhook_ingest::app::{cli, send, telemetry};
+use webhook_ingest::app::{cli, memory, send, telemetry};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    memory::limit_arenas();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => fail(&format!("cannot start the runtime: {e}")),
+    }
+}
+
+async fn run() -> ExitCode {
     // Help and version need no configuration, so the command line is read first; clap exits 2
     // with the usage on a bad one.
     let command = Cli::parse().command.unwrap_or(Command::Serve);

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod header_deadline;
+pub mod memory;
 pub mod retention;
 pub mod send;
 pub mod telemetry;
