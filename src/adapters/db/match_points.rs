@@ -19,6 +19,8 @@ pub(super) const MAX_POINTS: usize = 2 * BUILT_POINTS as usize;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct MatchPoints {
     total: u64,
+    /// The largest `ts` of a match: no walk for matches need go past it.
+    last: Option<i64>,
     /// Strictly increasing `ts`, each with the number of matches whose `ts` is smaller.
     points: Vec<(i64, u64)>,
 }
@@ -49,13 +51,13 @@ impl MatchPoints {
         let total = sorted.len() as u64;
         let step = usize::try_from(spacing(total)).unwrap_or(usize::MAX);
         let samples: Vec<(i64, u64)> = sorted.iter().step_by(step).map(|&ts| (ts, smaller(sorted, ts))).collect();
-        Self::from_samples(total, &samples)
+        Self::from_samples(total, &samples, sorted.last().copied())
     }
 
     /// The profile of `total` matches from samples in `ts` order, each with the matches whose
-    /// `ts` is smaller (about every [`spacing`]th match's).
-    pub(super) fn from_samples(total: u64, samples: &[(i64, u64)]) -> Self {
-        let mut profile = Self { total, points: Vec::with_capacity(samples.len()) };
+    /// `ts` is smaller (about every [`spacing`]th match's), and the largest `ts` of a match.
+    pub(super) fn from_samples(total: u64, samples: &[(i64, u64)], last: Option<i64>) -> Self {
+        let mut profile = Self { total, last, points: Vec::with_capacity(samples.len()) };
         for &(ts, below) in samples {
             profile.push_point(ts, below);
         }
@@ -71,6 +73,11 @@ impl MatchPoints {
     /// Matches in all.
     pub(super) fn total(&self) -> u64 {
         self.total
+    }
+
+    /// The largest `ts` of a match, `None` when there is none.
+    pub(super) fn last(&self) -> Option<i64> {
+        self.last
     }
 
     /// Points held.
@@ -99,14 +106,31 @@ impl MatchPoints {
         }
     }
 
-    /// Matches with these `ts` were stored.
+    /// Matches with these `ts` were stored. Those past every earlier match (new rows usually
+    /// are) become points as a new profile's would, since nothing older lies among them.
     pub(super) fn add(&mut self, ts: &[i64]) {
         let mut sorted = ts.to_vec();
         sorted.sort_unstable();
+        let before = self.total;
         self.total += sorted.len() as u64;
         for (p, below) in &mut self.points {
             *below += smaller(&sorted, *p);
         }
+        let past = match self.last {
+            Some(last) => sorted.partition_point(|&t| t <= last),
+            None => 0,
+        };
+        let spacing = self.spacing();
+        for (i, &t) in sorted.iter().enumerate().skip(past).step_by(spacing) {
+            if self.points.len() >= MAX_POINTS {
+                break;
+            }
+            let first = sorted.partition_point(|&u| u < t);
+            if first == i {
+                self.push_point(t, before + first as u64);
+            }
+        }
+        self.last = sorted.last().copied().max(self.last);
     }
 
     /// A walk of the `ts` index from `from` (where `below` matches lie before, as
@@ -225,6 +249,25 @@ mod tests {
         assert!(gap <= 64, "{gap}");
         assert!(profile.len() > 100 && profile.len() <= MAX_POINTS);
         assert_eq!(MatchPoints::from_sorted(&[]).locate(5), Located::Exact(0));
+    }
+
+    #[test]
+    fn matches_past_the_last_become_points_and_the_last_ts_follows() {
+        let mut state = 3;
+        let (mut all, mut profile) = random(&mut state, 3_000, 10_000);
+        let points = profile.len();
+        let new: Vec<i64> = (0..2_000).map(|_| 10_000 + (lcg(&mut state) % 5_000) as i64).collect();
+        all.extend(&new);
+        profile.add(&new);
+        assert!(profile.len() > points + 10, "{} points after {points}", profile.len());
+        assert_eq!(profile.last(), all.iter().copied().max());
+        for at in [9_999, 10_000, 12_345, 14_999, 15_000] {
+            let (from, pass) = profile.start(at, resolve(&mut profile.clone(), &all, at), 0);
+            assert!(pass <= 64, "passes over {pass} from {from} for {at}");
+        }
+        for at in (0..16_000).step_by(97) {
+            assert_eq!(resolve(&mut profile, &all, at), below(&all, at), "at {at}");
+        }
     }
 
     #[test]

@@ -370,7 +370,12 @@ impl MessageRepository for SqlMessages {
             && filter.from.is_none()
             && filter.source.is_none()
             && filter.kind.is_none();
-        let _turn = if ScanGate::needed(filter) && !profiled { Some(self.scans.turn().await?) } else { None };
+        // Taken before the snapshot and its connection, as every scan takes it: a needle under
+        // three characters with no profile yet is about to be profiled by a scan.
+        let unprofiled = |q: &crate::domain::query::TextQuery| !self.search_profiles.has(q);
+        let scanning = ScanGate::needed(filter) && (!profiled || filter.text.as_ref().is_some_and(unprofiled));
+        let _turn = if scanning { Some(self.scans.turn().await?) } else { None };
+        let scans = (!scanning).then_some(&self.scans);
         // One snapshot, so `total` and the rows agree.
         let txn = snapshot(&self.db).await.map_err(unavailable)?;
         let phrase = match (self.db.get_database_backend(), &filter.text) {
@@ -396,10 +401,9 @@ impl MessageRepository for SqlMessages {
             // its matches: the profile's pass over every match is paid for where it saves more.
             let needed = filter.since.is_some() || page.offset > SHALLOW || index.is_none();
             let index = index.as_ref();
-            if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed, &self.scans).await? {
-                let search = Search { txn: &txn, q, index, rows: mark.top.unsigned_abs() };
-                let (rows, total) =
-                    self.search_profiles.read(search, points, mark, filter, page).await.map_err(unavailable)?;
+            if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed, scans).await? {
+                let search = Search { txn: &txn, q, index, rows: mark.top.unsigned_abs(), scans };
+                let (rows, total) = self.search_profiles.read(search, points, mark, filter, page).await?;
                 txn.commit().await.map_err(unavailable)?;
                 let (rows, next) = page_and_next(rows, page.limit)?;
                 return Ok(MessagePage { rows, total, next });

@@ -14,7 +14,7 @@ use crate::domain::ports::RepoError;
 use crate::domain::query::MessageFilter;
 
 /// How long a scan waits for its turn.
-const WAIT: Duration = Duration::from_secs(2);
+pub(super) const WAIT: Duration = Duration::from_secs(2);
 
 /// The turn of one scan at a time.
 #[derive(Clone, Debug)]

@@ -18,10 +18,11 @@ use sea_orm::{
 use super::entity::message::{Column, Model};
 use super::match_points::{BUILT_POINTS, Located, MIN_SPACING, MatchPoints, spacing};
 use super::repository::{IndexedSearch, after_cursor, dense, filtered, like_pattern, sqlite_scalar, unavailable};
-use super::scan_gate::ScanGate;
+use super::scan_gate::{ScanGate, WAIT};
 use super::search_totals::Mark;
 use crate::domain::ports::RepoError;
 use crate::domain::query::{MessageFilter, Page, TextQuery};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Needles profiled at most; when full, the memory starts over.
 const CAPACITY: usize = 256;
@@ -76,51 +77,87 @@ pub(super) async fn matches(txn: &DatabaseTransaction, q: &TextQuery, index: &In
     Ok(indexed.unsigned_abs() + recent)
 }
 
+/// Samples of the matches the text index holds (see [`build`]): the matches' phrase, the spacing,
+/// and the count less one.
+const INDEXED: &str = "SELECT ts, below, nth FROM ( \
+       SELECT ts, rank() OVER w - 1 AS below, row_number() OVER w - 1 AS nth FROM messages \
+       WHERE rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?) WINDOW w AS (ORDER BY ts)) \
+     WHERE (nth % ? = 0 AND nth = below) OR nth = ? ORDER BY nth";
+
+/// Samples of the matches among the rows `rows` (an SQL condition on `messages`) keeps, counted
+/// in the same pass; the spacing's least and the points wanted follow the condition's values.
+fn counted_sql(rows: &str) -> String {
+    format!(
+        "SELECT ts, below, nth, n FROM ( \
+           SELECT ts, rank() OVER w - 1 AS below, row_number() OVER w - 1 AS nth, count(*) OVER () AS n \
+           FROM messages WHERE {rows} WINDOW w AS (ORDER BY ts)) \
+         WHERE (nth % max(?, n / ?) = 0 AND nth = below) OR nth = n - 1 ORDER BY nth"
+    )
+}
+
+/// Rows stored after the text index's last run that a new profile tests one by one; more, and
+/// they are sampled in SQL with the indexed ones.
+const RECENT: i64 = 10_000;
+
 /// A new profile of `q` from one pass over its matches. The points are sampled inside SQLite, so
-/// that only about a thousand rows leave it however many matches there are; a sample whose
-/// `ts` ties with the match before it is skipped, which only widens a gap. Without the text
-/// index (a needle under three characters) the pass is a scan of every row.
+/// that only about a thousand rows leave it however many matches there are: a row of every
+/// [`spacing`]th match that is the first of its `ts`, and the last match. Without the text index
+/// (a needle under three characters) the pass is a scan of every row.
 async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: Option<&IndexedSearch>) -> Result<MatchPoints, DbErr> {
-    let Some(index) = index else { return scanned(txn, q).await };
-    const SAMPLES: &str = "SELECT ts, below FROM ( \
-           SELECT ts, rank() OVER (ORDER BY ts) - 1 AS below FROM messages \
-           WHERE rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)) \
-         WHERE below % ? = 0 ORDER BY below";
+    let like = like_pattern(q.folded());
+    let Some(index) = index else {
+        return counted(txn, "text_folded LIKE ? ESCAPE '\\'", vec![like.into()]).await;
+    };
+    let recent = sqlite_scalar(txn, "SELECT count(*) FROM messages WHERE rowid > ?", vec![index.upto.into()]).await?;
+    if recent > RECENT {
+        let rows = "rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
+                    UNION ALL SELECT rowid FROM messages WHERE rowid > ?) AND text_folded LIKE ? ESCAPE '\\'";
+        return counted(txn, rows, vec![index.phrase.as_str().into(), index.upto.into(), like.into()]).await;
+    }
     let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
     let total = sqlite_scalar(txn, indexed, vec![index.phrase.as_str().into()]).await?.unsigned_abs();
     let spacing = i64::try_from(spacing(total)).unwrap_or(i64::MAX);
-    let values = vec![index.phrase.as_str().into(), spacing.into()];
-    let (_, samples) = samples(txn, SAMPLES, values).await?;
-    let mut points = MatchPoints::from_samples(total, &samples);
+    let last = i64::try_from(total).unwrap_or(i64::MAX) - 1;
+    let values = vec![index.phrase.as_str().into(), spacing.into(), last.into()];
+    let (_, samples, last) = samples(txn, INDEXED, values).await?;
+    let mut points = MatchPoints::from_samples(total, &samples, last);
     points.add(&matching_ts(txn, q, None, Some(rowids(index.upto, i64::MAX))).await?);
     Ok(points)
 }
 
-/// [`build`] by a scan: the count comes from the same pass.
-async fn scanned(txn: &DatabaseTransaction, q: &TextQuery) -> Result<MatchPoints, DbErr> {
-    const SAMPLES: &str = "SELECT ts, below, n FROM ( \
-           SELECT ts, rank() OVER (ORDER BY ts) - 1 AS below, count(*) OVER () AS n FROM messages \
-           WHERE text_folded LIKE ? ESCAPE '\\') \
-         WHERE below % max(?, n / ?) = 0 ORDER BY below";
-    let values = vec![like_pattern(q.folded()).into(), MIN_SPACING.into(), BUILT_POINTS.into()];
-    let (total, samples) = samples(txn, SAMPLES, values).await?;
-    Ok(MatchPoints::from_samples(total, &samples))
+/// [`build`] over the rows `rows` (an SQL condition on `messages`) keeps, counted in the same pass.
+async fn counted(txn: &DatabaseTransaction, rows: &str, mut values: Vec<sea_orm::Value>) -> Result<MatchPoints, DbErr> {
+    let sql = counted_sql(rows);
+    values.extend([MIN_SPACING.into(), BUILT_POINTS.into()]);
+    let (total, samples, last) = samples(txn, &sql, values).await?;
+    Ok(MatchPoints::from_samples(total, &samples, last))
 }
 
-/// The `(ts, below)` rows of a sampling query, and its third column (the count) if it has one.
+/// The `(ts, below)` rows of a sampling query, its fourth column (the count) if it has one, and
+/// the `ts` of its last row.
 async fn samples(
     txn: &DatabaseTransaction,
     sql: &str,
     values: Vec<sea_orm::Value>,
-) -> Result<(u64, Vec<(i64, u64)>), DbErr> {
+) -> Result<(u64, Vec<(i64, u64)>, Option<i64>), DbErr> {
     let rows = txn.query_all_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
     let mut total = 0;
     let mut samples = Vec::with_capacity(rows.len());
     for row in rows {
         samples.push((row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?.unsigned_abs()));
-        total = row.try_get_by_index::<i64>(2).map_or(total, i64::unsigned_abs);
+        total = row.try_get_by_index::<i64>(3).map_or(total, i64::unsigned_abs);
     }
-    Ok((total, samples))
+    let last = samples.last().map(|&(ts, _)| ts);
+    Ok((total, samples, last))
+}
+
+/// `kept` brought up to the snapshot `at` (which is not older) by the matches stored since.
+async fn advance(txn: &DatabaseTransaction, q: &TextQuery, kept: &Profile, at: Mark) -> Result<MatchPoints, DbErr> {
+    let mut points = kept.points.clone();
+    if kept.at.top < at.top {
+        points.add(&matching_ts(txn, q, None, Some(rowids(kept.at.top, at.top))).await?);
+    }
+    Ok(points)
 }
 
 fn rowids(after: i64, upto: i64) -> Expr {
@@ -140,29 +177,30 @@ impl SearchProfiles {
         index: Option<&IndexedSearch>,
         at: Mark,
         needed: bool,
-        scans: &ScanGate,
+        scans: Option<&ScanGate>,
     ) -> Result<Option<MatchPoints>, RepoError> {
         match self.kept(q, at) {
-            Some(kept) if kept.at.top == at.top => Ok(Some(kept.points.clone())),
-            Some(kept) => {
-                let mut points = kept.points.clone();
-                points.add(&matching_ts(txn, q, None, Some(rowids(kept.at.top, at.top))).await.map_err(unavailable)?);
-                Ok(Some(points))
-            }
+            Some(kept) => advance(txn, q, &kept, at).await.map(Some).map_err(unavailable),
             None if needed => self.first(txn, q, index, at, scans).await.map(Some),
             None => Ok(None),
         }
     }
 
+    /// Whether any profile of `q` is kept, whatever snapshot it belongs to.
+    pub(super) fn has(&self, q: &TextQuery) -> bool {
+        self.profiles.lock().is_ok_and(|kept| kept.contains_key(q.folded()))
+    }
+
     /// A new profile, built once however many readers ask for it at the same time: the others
-    /// wait for it rather than repeat the pass.
+    /// wait for it (2 s at most, then 503) and bring it up to their own snapshots. `scans` is the
+    /// scan turn a needle under three characters takes to be profiled, unless the caller holds it.
     async fn first(
         &self,
         txn: &DatabaseTransaction,
         q: &TextQuery,
         index: Option<&IndexedSearch>,
         at: Mark,
-        scans: &ScanGate,
+        scans: Option<&ScanGate>,
     ) -> Result<MatchPoints, RepoError> {
         let turn = self.building.lock().ok().map(|mut building| {
             if building.len() >= CAPACITY {
@@ -171,14 +209,16 @@ impl SearchProfiles {
             building.entry(q.folded().to_owned()).or_default().clone()
         });
         let _turn = match &turn {
-            Some(turn) => Some(turn.lock().await),
+            Some(turn) => Some(tokio::time::timeout(WAIT, turn.lock()).await.map_err(|_| RepoError::Overloaded)?),
             None => None,
         };
-        if let Some(kept) = self.kept(q, at).filter(|kept| kept.at.top == at.top) {
-            return Ok(kept.points.clone());
+        if let Some(kept) = self.kept(q, at) {
+            return advance(txn, q, &kept, at).await.map_err(unavailable);
         }
-        // A scan of every row takes its turn with the others (see [`ScanGate`]).
-        let _scan = if index.is_none() { Some(scans.turn().await?) } else { None };
+        let _scan = match (index, scans) {
+            (None, Some(scans)) => Some(scans.turn().await?),
+            _ => None,
+        };
         let points = build(txn, q, index).await.map_err(unavailable)?;
         self.keep(q, at, points.clone());
         Ok(points)
@@ -209,7 +249,7 @@ impl SearchProfiles {
         at: Mark,
         filter: &MessageFilter,
         page: Page,
-    ) -> Result<(Vec<Model>, u64), DbErr> {
+    ) -> Result<(Vec<Model>, u64), RepoError> {
         let since = filter.since.map(|s| s.as_micros());
         let since_below = match since {
             Some(ts) => search.matches_before(&mut points, ts).await?,
@@ -250,22 +290,38 @@ pub(super) struct Search<'a> {
     /// Rows in the snapshot, to choose between walking the `ts` index and gathering through the
     /// text index.
     pub(super) rows: u64,
+    /// The scan turn a long walk for a needle under three characters takes, unless the caller
+    /// holds it (`None`).
+    pub(super) scans: Option<&'a ScanGate>,
 }
 
 impl Search<'_> {
+    /// The scan turn for a walk the text index cannot shorten (a needle under three characters)
+    /// when it is `long`.
+    async fn turn(&self, long: bool) -> Result<Option<OwnedSemaphorePermit>, RepoError> {
+        match self.scans {
+            Some(scans) if long && self.index.is_none() => scans.turn().await.map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The matches whose `ts` is smaller than `ts`, exactly: from the points, and a walk of one
     /// gap when they do not know, which teaches them what it passes.
     ///
     /// # Errors
-    /// The database cannot be read.
-    pub(super) async fn matches_before(&self, points: &mut MatchPoints, ts: i64) -> Result<u64, DbErr> {
+    /// The database cannot be read, or a long scan waited too long for its turn.
+    pub(super) async fn matches_before(&self, points: &mut MatchPoints, ts: i64) -> Result<u64, RepoError> {
         let (from, below, gap) = match points.locate(ts) {
             Located::Exact(n) => return Ok(n),
             Located::Between { from, below, gap } => (from, below, gap),
         };
         let gather = !dense(points.total(), self.rows, Page { limit: 0, offset: gap });
-        let bound = Column::Ts.gte(from).and(Column::Ts.lt(ts));
-        let mut walked = matching_ts(self.txn, self.q, self.index.filter(|_| gather), Some(bound)).await?;
+        let _turn = self.turn(gather).await?;
+        // No match lies past the last one: the walk stops there.
+        let to = points.last().map_or(ts, |last| Ord::min(ts, last.saturating_add(1)));
+        let bound = Column::Ts.gte(from).and(Column::Ts.lt(to));
+        let mut walked =
+            matching_ts(self.txn, self.q, self.index.filter(|_| gather), Some(bound)).await.map_err(unavailable)?;
         walked.sort_unstable();
         points.learn(from, below, &walked, ts);
         Ok(below + walked.len() as u64)
@@ -276,44 +332,52 @@ impl Search<'_> {
     /// [`Self::matches_before`] said of `since`; the page holds `limit + 1` rows at most.
     ///
     /// # Errors
-    /// The database cannot be read.
+    /// The database cannot be read, or a long scan waited too long for its turn.
     pub(super) async fn deep_page(
         &self,
         points: &MatchPoints,
         since: Option<i64>,
         since_below: u64,
         page: Page,
-    ) -> Result<Vec<Model>, DbErr> {
+    ) -> Result<Vec<Model>, RepoError> {
+        let Some(last) = points.last() else { return Ok(Vec::new()) };
         let (from, skip) = points.start(since.unwrap_or(i64::MIN), since_below, page.offset);
         let walk = dense(points.total(), self.rows, Page { offset: skip, ..page });
+        let _turn = self.turn(!walk).await?;
         filtered(&needle_only(self.q), self.index.filter(|_| !walk))
             .filter(Column::Ts.gte(from))
+            .filter(Column::Ts.lte(last))
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
             .limit(u64::from(page.limit) + 1)
             .offset(skip)
             .all(self.txn)
             .await
+            .map_err(unavailable)
     }
 
     /// A cursor page of the search alone or beside `since`: the `ts` index seeks to the cursor.
     ///
     /// # Errors
-    /// The database cannot be read.
+    /// The database cannot be read, or a long scan waited too long for its turn.
     pub(super) async fn cursor_page(
         &self,
         points: &MatchPoints,
         filter: &MessageFilter,
         page: Page,
-    ) -> Result<Vec<Model>, DbErr> {
+    ) -> Result<Vec<Model>, RepoError> {
+        let Some(last) = points.last() else { return Ok(Vec::new()) };
         let walk = dense(points.total(), self.rows, page);
+        let _turn = self.turn(!walk).await?;
         after_cursor(filtered(filter, self.index.filter(|_| !walk)), filter)
+            .filter(Column::Ts.lte(last))
             .order_by_asc(Column::Ts)
             .order_by_asc(Column::MessageId)
             .limit(u64::from(page.limit) + 1)
             .offset(page.offset)
             .all(self.txn)
             .await
+            .map_err(unavailable)
     }
 }
 
@@ -377,5 +441,71 @@ mod tests {
             pages_match(&repo, needle, 2_700).await;
         }
         repo.close().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn matches_sharing_one_ts_leave_sqlite_as_a_few_samples() {
+        use sea_orm::TransactionTrait;
+
+        use super::{INDEXED, IndexedSearch, build, counted_sql, samples};
+        use crate::adapters::db::repository::trigram_phrase;
+        use crate::adapters::db::text_index::indexed_upto;
+        use crate::domain::delivery::Delivery;
+        use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, repo) = open(&dir.path().join("t.db"), BY_HAND).await;
+        let at = Timestamp::from_micros(0).unwrap();
+        // 5,000 matches: all but the last 10 share one `ts`.
+        let rows = (0..5_000)
+            .map(|i: i64| {
+                let message = Message::flat(
+                    MessageId::parse(&format!("t-{i:05}")).unwrap(),
+                    Msisdn::parse("+1555").unwrap(),
+                    Msisdn::parse("+222").unwrap(),
+                    Timestamp::from_micros(1_000 + (i - 4_989).max(0)).unwrap(),
+                    Some(MessageText::parse("same needle").unwrap()),
+                );
+                (Delivery::of_message(message), at)
+            })
+            .collect();
+        repo.insert_batch(rows).await.unwrap();
+        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        let q =
+            RawListQuery { q: Some("needle".into()), ..RawListQuery::default() }.parse().unwrap().filter.text.unwrap();
+        let txn = conn.begin().await.unwrap();
+        let index =
+            IndexedSearch { phrase: trigram_phrase(q.folded()).unwrap(), upto: indexed_upto(&txn).await.unwrap() };
+        // Rows leaving SQLite: the first of a tie only, and the last match.
+        let values = vec![index.phrase.as_str().into(), 64_i64.into(), 4_999_i64.into()];
+        assert_eq!(samples(&txn, INDEXED, values).await.unwrap().1.len(), 3);
+        let values = vec!["same%".into(), 64_i64.into(), 1_024_i64.into()];
+        assert_eq!(samples(&txn, &counted_sql("text_folded LIKE ?"), values).await.unwrap().1.len(), 3);
+        for index in [Some(&index), None] {
+            let points = build(&txn, &q, index).await.unwrap();
+            assert_eq!(points.total(), 5_000);
+            assert_eq!(points.last(), Some(1_010));
+            assert!(points.len() <= 12, "{} points", points.len());
+        }
+        txn.commit().await.unwrap();
+        pages_match_ts(&repo).await;
+        repo.close().await.unwrap();
+    }
+
+    /// Totals and deep pages over the tied rows of the test above.
+    async fn pages_match_ts(repo: &impl MessageRepository) {
+        for (since, total) in [(None, 5_000), (Some(1_000), 5_000), (Some(1_001), 10), (Some(1_011), 0)] {
+            let raw = RawListQuery {
+                q: Some("needle".into()),
+                since: since.map(|s| Timestamp::from_micros(s).unwrap().to_rfc3339()),
+                ..RawListQuery::default()
+            };
+            let page = repo.list(&raw.parse().unwrap().filter, Page { limit: 3, offset: 4_990 }).await.unwrap();
+            assert_eq!(page.total, total, "since {since:?}");
+            if since.is_none() {
+                let ids: Vec<&str> = page.rows.iter().map(|m| m.message_id.as_str()).collect();
+                assert_eq!(ids, ["t-04990", "t-04991", "t-04992"]);
+            }
+        }
     }
 }
