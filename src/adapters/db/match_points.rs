@@ -100,7 +100,7 @@ impl MatchPoints {
             None => (i64::MIN, 0),
         };
         let upper = self.points.get(after).map_or(self.total, |&(_, b)| b);
-        match upper - below {
+        match upper.saturating_sub(below) {
             0 => Located::Exact(below),
             gap => Located::Between { from, below, gap },
         }
