@@ -402,8 +402,8 @@ impl MessageRepository for SqlMessages {
             let needed = filter.since.is_some() || page.offset > SHALLOW || index.is_none();
             let index = index.as_ref();
             if let Some(points) = self.search_profiles.at(&txn, q, index, mark, needed, scans).await? {
-                let search = Search { txn: &txn, q, index, rows: mark.top.unsigned_abs(), scans };
-                let (rows, total) = self.search_profiles.read(search, points, mark, filter, page).await?;
+                let search = Search { txn: &txn, q, index, at: mark, scans };
+                let (rows, total) = self.search_profiles.read(search, points, filter, page).await?;
                 txn.commit().await.map_err(unavailable)?;
                 let (rows, next) = page_and_next(rows, page.limit)?;
                 return Ok(MessagePage { rows, total, next });
@@ -440,12 +440,9 @@ impl MessageRepository for SqlMessages {
         if let Some(mark) = mark {
             self.search_totals.remember(filter, mark, total);
         }
-        // A search (beside `from`, `source` or `type`): when the matches are dense among the rows those keep,
+        // A search: when its matches are dense among the rows its other filters keep,
         // walking them in order finds the page sooner than gathering every match through the index.
         let select = match &index {
-            Some(_) if search_only && dense(total, mark.map_or(0, |m| m.top.unsigned_abs()), page) => {
-                filtered(filter, None)
-            }
             Some(_) => {
                 let rest = MessageFilter { text: None, after: None, ..filter.clone() };
                 match counted_total(&txn, &rest).await.map_err(unavailable)? {

@@ -19,7 +19,7 @@ use super::entity::message::{Column, Model};
 use super::match_points::{BUILT_POINTS, Located, MIN_SPACING, MatchPoints, spacing};
 use super::repository::{IndexedSearch, after_cursor, dense, filtered, like_pattern, sqlite_scalar, unavailable};
 use super::scan_gate::{ScanGate, WAIT};
-use super::search_totals::Mark;
+use super::search_totals::{Mark, rowids};
 use crate::domain::ports::RepoError;
 use crate::domain::query::{MessageFilter, Page, TextQuery};
 use tokio::sync::OwnedSemaphorePermit;
@@ -71,10 +71,14 @@ async fn matching_ts(
 /// # Errors
 /// The database cannot be read.
 pub(super) async fn matches(txn: &DatabaseTransaction, q: &TextQuery, index: &IndexedSearch) -> Result<u64, DbErr> {
-    let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
-    let indexed = sqlite_scalar(txn, indexed, vec![index.phrase.as_str().into()]).await?;
     let recent = filtered(&needle_only(q), None).filter(rowids(index.upto, i64::MAX)).count(txn).await?;
-    Ok(indexed.unsigned_abs() + recent)
+    Ok(indexed_matches(txn, index).await? + recent)
+}
+
+/// The matches the text index holds, counted without reading a row.
+async fn indexed_matches(txn: &DatabaseTransaction, index: &IndexedSearch) -> Result<u64, DbErr> {
+    let count = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
+    Ok(sqlite_scalar(txn, count, vec![index.phrase.as_str().into()]).await?.unsigned_abs())
 }
 
 /// Samples of the matches the text index holds (see [`build`]): the matches' phrase, the spacing,
@@ -114,8 +118,7 @@ async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: Option<&IndexedS
                     UNION ALL SELECT rowid FROM messages WHERE rowid > ?) AND text_folded LIKE ? ESCAPE '\\'";
         return counted(txn, rows, vec![index.phrase.as_str().into(), index.upto.into(), like.into()]).await;
     }
-    let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
-    let total = sqlite_scalar(txn, indexed, vec![index.phrase.as_str().into()]).await?.unsigned_abs();
+    let total = indexed_matches(txn, index).await?;
     let spacing = i64::try_from(spacing(total)).unwrap_or(i64::MAX);
     let last = i64::try_from(total).unwrap_or(i64::MAX) - 1;
     let values = vec![index.phrase.as_str().into(), spacing.into(), last.into()];
@@ -158,10 +161,6 @@ async fn advance(txn: &DatabaseTransaction, q: &TextQuery, kept: &Profile, at: M
         points.add(&matching_ts(txn, q, None, Some(rowids(kept.at.top, at.top))).await?);
     }
     Ok(points)
-}
-
-fn rowids(after: i64, upto: i64) -> Expr {
-    Expr::cust_with_values("\"messages\".\"rowid\" > ? AND \"messages\".\"rowid\" <= ?", [after, upto])
 }
 
 impl SearchProfiles {
@@ -237,7 +236,7 @@ impl SearchProfiles {
     }
 
     /// A search alone or beside `since`: its page (`limit + 1` rows at most) and `total` from
-    /// `points`, the profile of the search in `search`'s snapshot `at`, which it then keeps with
+    /// `points`, the profile of the search in `search`'s snapshot, which it then keeps with
     /// what the reading taught it.
     ///
     /// # Errors
@@ -246,7 +245,6 @@ impl SearchProfiles {
         &self,
         search: Search<'_>,
         mut points: MatchPoints,
-        at: Mark,
         filter: &MessageFilter,
         page: Page,
     ) -> Result<(Vec<Model>, u64), RepoError> {
@@ -261,12 +259,12 @@ impl SearchProfiles {
             None if page.offset >= total => Vec::new(),
             None => search.deep_page(&points, since, since_below, page).await?,
         };
-        self.keep(search.q, at, points);
+        self.keep(search.q, search.at, points);
         Ok((rows, total))
     }
 
     /// Keeps `points`, the profile of `q` in the snapshot `at`.
-    pub(super) fn keep(&self, q: &TextQuery, at: Mark, points: MatchPoints) {
+    fn keep(&self, q: &TextQuery, at: Mark, points: MatchPoints) {
         let Ok(mut kept) = self.profiles.lock() else { return };
         if kept.len() >= CAPACITY && !kept.contains_key(q.folded()) {
             kept.clear();
@@ -287,15 +285,19 @@ pub(super) struct Search<'a> {
     pub(super) q: &'a TextQuery,
     /// `None` for a needle under three characters, which the text index cannot narrow.
     pub(super) index: Option<&'a IndexedSearch>,
-    /// Rows in the snapshot, to choose between walking the `ts` index and gathering through the
-    /// text index.
-    pub(super) rows: u64,
+    /// The snapshot; its last rowid tells how many rows there are, to choose between walking the
+    /// `ts` index and gathering through the text index.
+    pub(super) at: Mark,
     /// The scan turn a long walk for a needle under three characters takes, unless the caller
     /// holds it (`None`).
     pub(super) scans: Option<&'a ScanGate>,
 }
 
 impl Search<'_> {
+    fn rows(&self) -> u64 {
+        self.at.top.unsigned_abs()
+    }
+
     /// The scan turn for a walk the text index cannot shorten (a needle under three characters)
     /// when it is `long`.
     async fn turn(&self, long: bool) -> Result<Option<OwnedSemaphorePermit>, RepoError> {
@@ -315,7 +317,7 @@ impl Search<'_> {
             Located::Exact(n) => return Ok(n),
             Located::Between { from, below, gap } => (from, below, gap),
         };
-        let gather = !dense(points.total(), self.rows, Page { limit: 0, offset: gap });
+        let gather = !dense(points.total(), self.rows(), Page { limit: 0, offset: gap });
         let _turn = self.turn(gather).await?;
         // No match lies past the last one: the walk stops there.
         let to = points.last().map_or(ts, |last| Ord::min(ts, last.saturating_add(1)));
@@ -342,7 +344,7 @@ impl Search<'_> {
     ) -> Result<Vec<Model>, RepoError> {
         let Some(last) = points.last() else { return Ok(Vec::new()) };
         let (from, skip) = points.start(since.unwrap_or(i64::MIN), since_below, page.offset);
-        let walk = dense(points.total(), self.rows, Page { offset: skip, ..page });
+        let walk = dense(points.total(), self.rows(), Page { offset: skip, ..page });
         let _turn = self.turn(!walk).await?;
         filtered(&needle_only(self.q), self.index.filter(|_| !walk))
             .filter(Column::Ts.gte(from))
@@ -367,7 +369,7 @@ impl Search<'_> {
         page: Page,
     ) -> Result<Vec<Model>, RepoError> {
         let Some(last) = points.last() else { return Ok(Vec::new()) };
-        let walk = dense(points.total(), self.rows, page);
+        let walk = dense(points.total(), self.rows(), page);
         let _turn = self.turn(!walk).await?;
         after_cursor(filtered(filter, self.index.filter(|_| !walk)), filter)
             .filter(Column::Ts.lte(last))

@@ -77,10 +77,7 @@ impl SearchTotals {
         if known.at.top == at.top {
             return Ok(Some(known.total));
         }
-        let since = filtered(filter, None).filter(Expr::cust_with_values(
-            "\"messages\".\"rowid\" > ? AND \"messages\".\"rowid\" <= ?",
-            [known.at.top, at.top],
-        ));
+        let since = filtered(filter, None).filter(rowids(known.at.top, at.top));
         Ok(Some(known.total + since.count(txn).await?))
     }
 
@@ -93,4 +90,10 @@ impl SearchTotals {
             known.insert(key(filter), Known { at, total });
         }
     }
+}
+
+/// The rows stored after rowid `after`, up to `upto`: in a snapshot that holds `upto`, those
+/// committed after one that held `after`.
+pub(super) fn rowids(after: i64, upto: i64) -> Expr {
+    Expr::cust_with_values("\"messages\".\"rowid\" > ? AND \"messages\".\"rowid\" <= ?", [after, upto])
 }
