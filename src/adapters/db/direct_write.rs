@@ -72,6 +72,11 @@ impl DirectWriter {
         Ok(Self { path: path.to_owned(), slot: Arc::new(Mutex::new(Slot { conn: Some(conn), closed: false })) })
     }
 
+    /// The database file.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Closes the connection for good; later inserts fail.
     pub(super) fn close(&self) {
         let mut slot = self.lock();

@@ -174,15 +174,11 @@ pub async fn last_rowid(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::checkpoint::CheckpointPolicy;
-    use crate::adapters::db::test_support::{group, open};
+    use crate::adapters::db::test_support::{BY_HAND, group, open};
     use crate::domain::ports::MessageRepository;
-
-    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_shows_nothing_before_its_log_is_synced() {

@@ -46,7 +46,6 @@ fn smaller(ts: &[i64], at: i64) -> u64 {
 
 impl MatchPoints {
     /// The profile of matches whose `ts` are `sorted` (ascending).
-    #[cfg(test)]
     pub(super) fn from_sorted(sorted: &[i64]) -> Self {
         let total = sorted.len() as u64;
         let step = usize::try_from(spacing(total)).unwrap_or(usize::MAX);

@@ -13,6 +13,7 @@ mod maintenance;
 mod match_points;
 mod nodelay;
 mod repository;
+mod row_times;
 mod scan_gate;
 mod search_profile;
 mod search_totals;

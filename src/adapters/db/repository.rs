@@ -17,6 +17,7 @@ use super::direct_write::DirectWriter;
 use super::entity::message::{Column, Entity};
 use super::entity::sender_count;
 use super::feed::Horizon;
+use super::row_times::RowTimes;
 use super::scan_gate::ScanGate;
 use super::search_profile::{self, Search, SearchProfiles};
 use super::search_totals::{self, SearchTotals};
@@ -92,6 +93,9 @@ impl SqlMessages {
         let maintenance = Some(Arc::new(StopOnDrop(task)));
         let horizon = Some(Arc::default());
         let (deleted, scans, search_totals) = (Arc::default(), ScanGate::default(), Arc::default());
+        let search_profiles = Arc::new(SearchProfiles::with_times(RowTimes::new(writer.direct.path())));
+        let profiles = Arc::clone(&search_profiles);
+        tokio::spawn(async move { profiles.preload().await });
         let direct = Some(writer.direct);
         Self {
             db,
@@ -103,7 +107,7 @@ impl SqlMessages {
             deleted,
             scans,
             search_totals,
-            search_profiles: Arc::default(),
+            search_profiles,
             direct,
         }
     }

@@ -18,6 +18,7 @@ use sea_orm::{
 use super::entity::message::{Column, Model};
 use super::match_points::{BUILT_POINTS, Located, MIN_SPACING, MatchPoints, spacing};
 use super::repository::{IndexedSearch, after_cursor, dense, filtered, like_pattern, sqlite_scalar, unavailable};
+use super::row_times::RowTimes;
 use super::scan_gate::{ScanGate, WAIT};
 use super::search_totals::{Mark, rowids};
 use crate::domain::ports::RepoError;
@@ -42,6 +43,8 @@ pub(super) struct SearchProfiles {
     profiles: Mutex<HashMap<String, Vec<Arc<Profile>>>>,
     /// The turn to build a needle's first profile.
     building: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// SQLite file: the rows' `ts`, which new profiles are built from.
+    times: Option<RowTimes>,
 }
 
 /// Only the needle: what every profile counts.
@@ -105,9 +108,15 @@ const RECENT: i64 = 10_000;
 
 /// A new profile of `q` from one pass over its matches. The points are sampled inside SQLite, so
 /// that only about a thousand rows leave it however many matches there are: a row of every
-/// [`spacing`]th match that is the first of its `ts`, and the last match. Without the text index
-/// (a needle under three characters) the pass is a scan of every row.
-async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: Option<&IndexedSearch>) -> Result<MatchPoints, DbErr> {
+/// [`spacing`]th match that is the first of its `ts`, and the last match. When `times` holds the
+/// rows' `ts`, only the text index's rowids leave it instead, and no row is read. Without the text
+/// index (a needle under three characters) the pass is a scan of every row.
+async fn build(
+    txn: &DatabaseTransaction,
+    q: &TextQuery,
+    index: Option<&IndexedSearch>,
+    times: Option<&RowTimes>,
+) -> Result<MatchPoints, DbErr> {
     let like = like_pattern(q.folded());
     let Some(index) = index else {
         return counted(txn, "text_folded LIKE ? ESCAPE '\\'", vec![like.into()]).await;
@@ -118,14 +127,60 @@ async fn build(txn: &DatabaseTransaction, q: &TextQuery, index: Option<&IndexedS
                     UNION ALL SELECT rowid FROM messages WHERE rowid > ?) AND text_folded LIKE ? ESCAPE '\\'";
         return counted(txn, rows, vec![index.phrase.as_str().into(), index.upto.into(), like.into()]).await;
     }
+    let held = match times {
+        Some(times) => indexed_from_times(txn, index, times).await?,
+        None => None,
+    };
+    let mut points = match held {
+        Some(points) => points,
+        None => indexed(txn, index).await?,
+    };
+    points.add(&matching_ts(txn, q, None, Some(rowids(index.upto, i64::MAX))).await?);
+    Ok(points)
+}
+
+/// The profile of the matches the text index holds, sampled in SQL.
+async fn indexed(txn: &DatabaseTransaction, index: &IndexedSearch) -> Result<MatchPoints, DbErr> {
     let total = indexed_matches(txn, index).await?;
     let spacing = i64::try_from(spacing(total)).unwrap_or(i64::MAX);
     let last = i64::try_from(total).unwrap_or(i64::MAX) - 1;
     let values = vec![index.phrase.as_str().into(), spacing.into(), last.into()];
     let (_, samples, last) = samples(txn, INDEXED, values).await?;
-    let mut points = MatchPoints::from_samples(total, &samples, last);
-    points.add(&matching_ts(txn, q, None, Some(rowids(index.upto, i64::MAX))).await?);
-    Ok(points)
+    Ok(MatchPoints::from_samples(total, &samples, last))
+}
+
+/// The rowids of the text index's matches from `first` on, in one row: a row each would cost
+/// more to leave SQLite than to find.
+const MATCHED_ROWIDS: &str = "SELECT group_concat(rowid) FROM messages_text WHERE messages_text MATCH ? AND rowid >= ?";
+/// The `ts` of the text index's matches before `first`, whose `ts` are not held.
+const OLDER_TS: &str =
+    "SELECT ts FROM messages WHERE seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? AND rowid < ?)";
+
+/// [`indexed`] from the matches' rowids and the `ts` `times` holds for them; `None` when it
+/// holds too few.
+async fn indexed_from_times(
+    txn: &DatabaseTransaction,
+    index: &IndexedSearch,
+    times: &RowTimes,
+) -> Result<Option<MatchPoints>, DbErr> {
+    let Some(first) = times.held_from(index.upto).await else { return Ok(None) };
+    let values = vec![index.phrase.as_str().into(), first.into()];
+    let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, MATCHED_ROWIDS, values.clone());
+    let listed = match txn.query_one_raw(stmt).await? {
+        Some(row) => row.try_get_by_index::<Option<String>>(0)?,
+        None => None,
+    };
+    let rowids: Result<Vec<i64>, _> = listed.iter().flat_map(|list| list.split(',')).map(str::parse).collect();
+    let Ok(rowids) = rowids else { return Ok(None) };
+    let Some(mut ts) = times.of(&rowids).await else { return Ok(None) };
+    if first > 1 {
+        let older = Statement::from_sql_and_values(DbBackend::Sqlite, OLDER_TS, values);
+        for row in txn.query_all_raw(older).await? {
+            ts.push(row.try_get_by_index::<i64>(0)?);
+        }
+    }
+    ts.sort_unstable();
+    Ok(Some(MatchPoints::from_sorted(&ts)))
 }
 
 /// [`build`] over the rows `rows` (an SQL condition on `messages`) keeps, counted in the same pass.
@@ -164,6 +219,11 @@ async fn advance(txn: &DatabaseTransaction, q: &TextQuery, kept: &Profile, at: M
 }
 
 impl SearchProfiles {
+    /// Profiles built from the `ts` that `times` holds.
+    pub(super) fn with_times(times: RowTimes) -> Self {
+        Self { times: Some(times), ..Self::default() }
+    }
+
     /// The profile of `q` in the snapshot `at` of `txn`: a kept one brought up to it, or, when
     /// `needed`, a new one from a pass over every match.
     ///
@@ -182,6 +242,13 @@ impl SearchProfiles {
             Some(kept) => advance(txn, q, &kept, at).await.map(Some).map_err(unavailable),
             None if needed => self.first(txn, q, index, at, scans).await.map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// Loads what new profiles are built from, once.
+    pub(super) async fn preload(&self) {
+        if let Some(times) = &self.times {
+            times.preload().await;
         }
     }
 
@@ -218,7 +285,7 @@ impl SearchProfiles {
             (None, Some(scans)) => Some(scans.turn().await?),
             _ => None,
         };
-        let points = build(txn, q, index).await.map_err(unavailable)?;
+        let points = build(txn, q, index, self.times.as_ref()).await.map_err(unavailable)?;
         self.keep(q, at, points.clone());
         Ok(points)
     }
@@ -385,17 +452,13 @@ impl Search<'_> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::checkpoint::CheckpointPolicy;
-    use crate::adapters::db::test_support::{group, open, text};
+    use crate::adapters::db::test_support::{BY_HAND, group, open, text};
     use crate::adapters::db::text_index::catch_up;
     use crate::domain::ports::MessageRepository;
     use crate::domain::query::{Page, RawListQuery};
     use crate::domain::timestamp::Timestamp;
-
-    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
     /// Every shallow and deep page, with and without `since`, against the ids a literal match of
     /// `needle` keeps among the first `n` messages (`ts` is the message's number there).
@@ -449,7 +512,7 @@ mod tests {
     async fn matches_sharing_one_ts_leave_sqlite_as_a_few_samples() {
         use sea_orm::TransactionTrait;
 
-        use super::{INDEXED, IndexedSearch, build, counted_sql, samples};
+        use super::{INDEXED, IndexedSearch, RowTimes, build, counted_sql, samples};
         use crate::adapters::db::repository::trigram_phrase;
         use crate::adapters::db::text_index::indexed_upto;
         use crate::domain::delivery::Delivery;
@@ -483,8 +546,9 @@ mod tests {
         assert_eq!(samples(&txn, INDEXED, values).await.unwrap().1.len(), 3);
         let values = vec!["same%".into(), 64_i64.into(), 1_024_i64.into()];
         assert_eq!(samples(&txn, &counted_sql("text_folded LIKE ?"), values).await.unwrap().1.len(), 3);
-        for index in [Some(&index), None] {
-            let points = build(&txn, &q, index).await.unwrap();
+        let times = RowTimes::new(&dir.path().join("t.db"));
+        for (index, times) in [(Some(&index), None), (Some(&index), Some(&times)), (None, None)] {
+            let points = build(&txn, &q, index, times).await.unwrap();
             assert_eq!(points.total(), 5_000);
             assert_eq!(points.last(), Some(1_010));
             assert!(points.len() <= 12, "{} points", points.len());

@@ -10,6 +10,9 @@ use crate::domain::delivery::Delivery;
 use crate::domain::message::{Message, MessageId, MessageText, Msisdn};
 use crate::domain::timestamp::Timestamp;
 
+/// Background passes that never come in a test's time: it indexes and checkpoints by hand.
+pub const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
+
 /// A migrated, fully durable SQLite file at `path`: its shared pool, and the repository the app
 /// would build over it, whose background work runs by `policy`.
 pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection, SqlMessages) {

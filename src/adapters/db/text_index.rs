@@ -67,16 +67,12 @@ pub async fn catch_up(writer: &DatabaseConnection, gate: &WriteGate) -> Result<u
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::checkpoint::CheckpointPolicy;
-    use crate::adapters::db::test_support::{group, open, text};
+    use crate::adapters::db::test_support::{BY_HAND, group, open, text};
     use crate::domain::ports::MessageRepository;
     use crate::domain::query::{Page, RawListQuery};
-
-    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
     /// The ids a literal, case-insensitive substring match of `needle` keeps among the first `n`
     /// messages, in `ts` order (which is id order here).

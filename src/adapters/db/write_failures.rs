@@ -7,11 +7,9 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::SqlMessages;
 use super::checkpoint::CheckpointPolicy;
-use super::test_support::{group, open};
+use super::test_support::{BY_HAND, group, open};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::ports::{Inserted, MessageRepository, RepoError};
-
-const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
 /// Caps the database at its current size plus `extra` pages, on both writer connections (the
 /// cap is a connection's own setting).
