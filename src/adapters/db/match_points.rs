@@ -79,6 +79,12 @@ impl MatchPoints {
         self.last
     }
 
+    /// The points: each `ts` with the matches before it.
+    #[cfg(test)]
+    pub(super) fn points(&self) -> &[(i64, u64)] {
+        &self.points
+    }
+
     /// Points held.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

@@ -161,6 +161,7 @@ impl SqlMessages {
         if let Some(maintenance) = &self.maintenance {
             maintenance.0.abort();
         }
+        self.search_profiles.close();
         if let Some(direct) = &self.direct {
             // Under the gate: no group is being written meanwhile.
             let _turn = self.gate.lock().await;

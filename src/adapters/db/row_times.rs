@@ -9,23 +9,38 @@
 //! newest [`CAPACITY`] rows at most; older matches are looked up in SQL.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, params};
 
-use super::scan_gate::WAIT;
+use super::match_points::MatchPoints;
 
-/// Rows whose `ts` are held at most (32 MiB).
+/// Rowids whose `ts` are held at most (32 MiB); up to a quarter more accumulate before the oldest
+/// are dropped.
 pub(super) const CAPACITY: usize = 1 << 22;
 /// In place of the `ts` of a rowid that had no row when it was loaded.
 const NO_ROW: i64 = i64::MIN;
+/// After a failed load, searches look `ts` up in SQL for this long before it is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The `ts` of the newest rows, by rowid.
 #[derive(Debug)]
 pub(super) struct RowTimes {
     path: PathBuf,
     capacity: usize,
-    held: tokio::sync::Mutex<Held>,
+    /// Locked only on blocking threads, so that a request that goes away never leaves it half done.
+    held: Arc<Mutex<Held>>,
+    flags: Arc<Flags>,
+}
+
+#[derive(Debug, Default)]
+struct Flags {
+    /// Set while every row is being loaded: builds meanwhile do not wait for it.
+    loading: AtomicBool,
+    /// Set on shutdown: the connection is not opened again.
+    closed: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -37,6 +52,8 @@ struct Held {
     /// The rowid of `ts[0]`.
     first: i64,
     ts: Vec<i64>,
+    /// When a load last failed.
+    failed: Option<Instant>,
 }
 
 impl Held {
@@ -51,28 +68,47 @@ impl Held {
     }
 
     /// Holds every row up to `upto` (`None`: the newest now), the newest `capacity` at most.
-    fn extend(&mut self, path: &Path, upto: Option<i64>, capacity: usize) -> rusqlite::Result<()> {
-        let conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => connect(path)?,
-        };
-        let result = match upto {
-            Some(upto) if self.loaded => self.append(&conn, upto),
-            _ if self.loaded => Ok(()),
-            upto => self.load(&conn, upto, capacity),
-        };
-        self.conn = Some(conn);
-        result?;
+    fn extend(&mut self, path: &Path, upto: Option<i64>, capacity: usize, flags: &Flags) -> Option<()> {
+        if flags.closed.load(Ordering::Acquire) || self.failed.is_some_and(|at| at.elapsed() < RETRY_AFTER) {
+            return None;
+        }
+        // Rows far past the last held are loaded afresh rather than appended one by one.
+        let reload = !self.loaded
+            || upto.is_some_and(|upto| upto.saturating_sub(self.last()) > i64::try_from(capacity).unwrap_or(i64::MAX));
+        if !reload && upto.is_none_or(|upto| upto <= self.last()) {
+            return Some(());
+        }
+        let result = self.conn.take().map_or_else(|| connect(path), Ok).and_then(|conn| {
+            let result = match upto {
+                Some(upto) if !reload => self.append(&conn, upto),
+                upto => {
+                    flags.loading.store(true, Ordering::Release);
+                    let loaded = self.load(&conn, upto, capacity);
+                    flags.loading.store(false, Ordering::Release);
+                    loaded
+                }
+            };
+            if !flags.closed.load(Ordering::Acquire) {
+                self.conn = Some(conn);
+            }
+            result
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the rows' ts could not be loaded; searches look them up instead");
+            (self.loaded, self.ts, self.failed) = (false, Vec::new(), Some(Instant::now()));
+            return None;
+        }
         let excess = self.ts.len().saturating_sub(capacity);
         // Dropped in quarters, so that rows arriving one by one do not move the rest each time.
         if excess > capacity / 4 {
             self.ts.drain(..excess);
             self.first += i64::try_from(excess).unwrap_or(i64::MAX);
         }
-        Ok(())
+        Some(())
     }
 
-    /// The first load: the `ts` index holds every rowid and `ts`, and is a small part of the table.
+    /// Every row up to `upto`, the newest `capacity` at most: the `ts` index holds every rowid and
+    /// `ts`, and is a small part of the table.
     fn load(&mut self, conn: &Connection, upto: Option<i64>, capacity: usize) -> rusqlite::Result<()> {
         let (oldest, newest): (Option<i64>, Option<i64>) =
             conn.query_row("SELECT min(seq), max(seq) FROM messages", [], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -80,7 +116,9 @@ impl Held {
         let newest_held = upto.saturating_sub(i64::try_from(capacity).unwrap_or(i64::MAX)) + 1;
         let first = Ord::max(oldest.unwrap_or(upto + 1), newest_held);
         let len = usize::try_from(upto + 1 - first).unwrap_or(0);
-        let mut ts = vec![NO_ROW; len];
+        (self.loaded, self.ts) = (false, Vec::new());
+        let mut ts = Vec::with_capacity(len + capacity / 4);
+        ts.resize(len, NO_ROW);
         let mut rows =
             conn.prepare("SELECT seq, ts FROM messages INDEXED BY idx_messages_ts_id WHERE seq BETWEEN ?1 AND ?2")?;
         let mut rows = rows.query(params![first, upto])?;
@@ -97,8 +135,10 @@ impl Held {
     /// The rows after the last held, up to `upto`, by rowid.
     fn append(&mut self, conn: &Connection, upto: i64) -> rusqlite::Result<()> {
         let after = self.last();
-        if upto <= after {
-            return Ok(());
+        let Ok(more) = usize::try_from(upto - after) else { return Ok(()) };
+        // Grown by a quarter at a time rather than doubled: the vector is most of the memory.
+        if self.ts.capacity() - self.ts.len() < more {
+            self.ts.reserve_exact(Ord::max(more, self.ts.len() / 4));
         }
         let mut rows = conn.prepare_cached("SELECT seq, ts FROM messages WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")?;
         let mut rows = rows.query(params![after, upto])?;
@@ -129,44 +169,84 @@ impl RowTimes {
     }
 
     pub(super) fn with_capacity(path: &Path, capacity: usize) -> Self {
-        Self { path: path.to_owned(), capacity, held: tokio::sync::Mutex::default() }
+        Self { path: path.to_owned(), capacity, held: Arc::default(), flags: Arc::default() }
+    }
+
+    /// Runs `work` on the held rows in a blocking thread.
+    async fn on_held<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Held) -> Option<T> + Send + 'static,
+    ) -> Option<T> {
+        let held = Arc::clone(&self.held);
+        let run = move || work(&mut held.lock().unwrap_or_else(PoisonError::into_inner));
+        match tokio::task::spawn_blocking(run).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the rows' ts failed; searches look them up instead");
+                None
+            }
+        }
+    }
+
+    /// Brings the held rows up to `upto` (`None`: the newest now); their first rowid.
+    async fn extended(&self, upto: Option<i64>) -> Option<i64> {
+        let (path, capacity, flags) = (self.path.clone(), self.capacity, Arc::clone(&self.flags));
+        self.on_held(move |held| {
+            held.extend(&path, upto, capacity, &flags)?;
+            Some(held.first)
+        })
+        .await
     }
 
     /// Loads the rows stored so far, so that the first search after start-up need not wait.
     pub(super) async fn preload(&self) {
-        let _ = self.held(None).await;
+        self.extended(None).await;
     }
 
-    /// The first rowid whose `ts` is held, once every row up to `upto` is; `None` when they
-    /// could not be read, or another caller held them for longer than [`WAIT`].
+    /// The first rowid whose `ts` is held, once every row up to `upto` is; `None` while every row
+    /// is being loaded, or when they could not be read.
     pub(super) async fn held_from(&self, upto: i64) -> Option<i64> {
-        self.held(Some(upto)).await
-    }
-
-    async fn held(&self, upto: Option<i64>) -> Option<i64> {
-        let mut held = tokio::time::timeout(WAIT, self.held.lock()).await.ok()?;
-        if !held.loaded || upto.is_some_and(|upto| held.last() < upto) {
-            let (path, capacity) = (self.path.clone(), self.capacity);
-            let mut taken = std::mem::take(&mut *held);
-            let (taken, result) = tokio::task::spawn_blocking(move || {
-                let result = taken.extend(&path, upto, capacity);
-                (taken, result)
-            })
-            .await
-            .ok()?;
-            *held = taken;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "the rows' ts could not be loaded; searches look them up instead");
-                return None;
-            }
+        if self.flags.loading.load(Ordering::Acquire) {
+            return None;
         }
-        Some(held.first)
+        self.extended(Some(upto)).await
     }
 
-    /// The `ts` of each of `rowids`, `None` unless every one of them is held.
-    pub(super) async fn of(&self, rowids: &[i64]) -> Option<Vec<i64>> {
-        let held = tokio::time::timeout(WAIT, self.held.lock()).await.ok()?;
+    /// The profile of the matches whose rowids are `listed` (comma-separated, as `group_concat`
+    /// gives them) and of those whose `ts` are `older`; `None` unless every listed rowid is held.
+    pub(super) async fn profile(&self, listed: Option<String>, older: Vec<i64>) -> Option<MatchPoints> {
+        if self.flags.loading.load(Ordering::Acquire) {
+            return None;
+        }
+        let held = Arc::clone(&self.held);
+        let build = move || {
+            let mut ts = older;
+            {
+                let held = held.lock().unwrap_or_else(PoisonError::into_inner);
+                for rowid in listed.iter().flat_map(|list| list.split(',')) {
+                    ts.push(held.at(rowid.parse().ok()?)?);
+                }
+            }
+            ts.sort_unstable();
+            Some(MatchPoints::from_sorted(&ts))
+        };
+        tokio::task::spawn_blocking(build).await.ok().flatten()
+    }
+
+    /// The `ts` of each of `rowids`, `None` unless every one is held.
+    #[cfg(test)]
+    fn of(&self, rowids: &[i64]) -> Option<Vec<i64>> {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         rowids.iter().map(|&rowid| held.at(rowid)).collect()
+    }
+
+    /// Closes the connection for good; later loads do nothing. A load under way closes it when
+    /// it ends.
+    pub(super) fn close(&self) {
+        self.flags.closed.store(true, Ordering::Release);
+        if let Ok(mut held) = self.held.try_lock() {
+            held.conn = None;
+        }
     }
 }
 
@@ -185,23 +265,27 @@ mod tests {
         repo.insert_batch(group(0, 100)).await.unwrap();
         let times = RowTimes::with_capacity(&path, 40);
         assert_eq!(times.held_from(100).await, Some(61));
-        assert_eq!(times.of(&[61, 62, 100]).await, Some(vec![60, 61, 99]));
-        assert_eq!(times.of(&[60]).await, None, "older than the capacity");
-        assert_eq!(times.of(&[101]).await, None, "not stored yet");
+        assert_eq!(times.of(&[61, 62, 100]), Some(vec![60, 61, 99]));
+        assert_eq!(times.of(&[60]), None, "older than the capacity");
+        assert_eq!(times.of(&[101]), None, "not stored yet");
         // Rows stored later are appended; the oldest are dropped in quarters.
         repo.insert_batch(group(100, 5)).await.unwrap();
         assert_eq!(times.held_from(105).await, Some(61));
-        assert_eq!(times.of(&[101, 105]).await, Some(vec![100, 104]));
+        assert_eq!(times.of(&[101, 105]), Some(vec![100, 104]));
         repo.insert_batch(group(105, 20)).await.unwrap();
         assert_eq!(times.held_from(125).await, Some(86));
-        assert_eq!(times.of(&[86, 125]).await, Some(vec![85, 124]));
+        assert_eq!(times.of(&[86, 125]), Some(vec![85, 124]));
+        // Rows far past the last held are loaded afresh, not appended one by one.
+        repo.insert_batch(group(125, 100)).await.unwrap();
+        assert_eq!(times.held_from(225).await, Some(186));
+        assert_eq!(times.of(&[186, 225]), Some(vec![185, 224]));
         // A row deleted before the load: an older snapshot may still have it, so it is not guessed.
         use sea_orm::ConnectionTrait;
         conn.execute_unprepared("DELETE FROM messages WHERE seq = 120").await.unwrap();
         let fresh = RowTimes::with_capacity(&path, 1_000);
         assert_eq!(fresh.held_from(125).await, Some(1));
-        assert_eq!(fresh.of(&[1, 119, 121]).await, Some(vec![0, 118, 120]));
-        assert_eq!(fresh.of(&[120]).await, None);
+        assert_eq!(fresh.of(&[1, 119, 121]), Some(vec![0, 118, 120]));
+        assert_eq!(fresh.of(&[120]), None);
         repo.close().await.unwrap();
     }
 }

@@ -170,17 +170,14 @@ async fn indexed_from_times(
         Some(row) => row.try_get_by_index::<Option<String>>(0)?,
         None => None,
     };
-    let rowids: Result<Vec<i64>, _> = listed.iter().flat_map(|list| list.split(',')).map(str::parse).collect();
-    let Ok(rowids) = rowids else { return Ok(None) };
-    let Some(mut ts) = times.of(&rowids).await else { return Ok(None) };
+    let mut older = Vec::new();
     if first > 1 {
-        let older = Statement::from_sql_and_values(DbBackend::Sqlite, OLDER_TS, values);
-        for row in txn.query_all_raw(older).await? {
-            ts.push(row.try_get_by_index::<i64>(0)?);
+        let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, OLDER_TS, values);
+        for row in txn.query_all_raw(stmt).await? {
+            older.push(row.try_get_by_index::<i64>(0)?);
         }
     }
-    ts.sort_unstable();
-    Ok(Some(MatchPoints::from_sorted(&ts)))
+    Ok(times.profile(listed, older).await)
 }
 
 /// [`build`] over the rows `rows` (an SQL condition on `messages`) keeps, counted in the same pass.
@@ -249,6 +246,13 @@ impl SearchProfiles {
     pub(super) async fn preload(&self) {
         if let Some(times) = &self.times {
             times.preload().await;
+        }
+    }
+
+    /// Closes what new profiles are built from.
+    pub(super) fn close(&self) {
+        if let Some(times) = &self.times {
+            times.close();
         }
     }
 
@@ -558,7 +562,50 @@ mod tests {
         repo.close().await.unwrap();
     }
 
-    /// Totals and deep pages over the tied rows of the test above.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn profiles_from_held_ts_are_exact_and_step_aside_for_a_row_deleted_since_a_snapshot() {
+        use sea_orm::{ConnectionTrait, TransactionTrait};
+
+        use super::{IndexedSearch, RowTimes, build, indexed_from_times};
+        use crate::adapters::db::repository::trigram_phrase;
+        use crate::adapters::db::text_index::indexed_upto;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let (conn, repo) = open(&path, BY_HAND).await;
+        repo.insert_batch(group(0, 1_500)).await.unwrap();
+        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        // Message i has ts i and rowid i + 1.
+        let want: Vec<i64> =
+            (0..1_500).filter(|i| text(*i).to_lowercase().contains("needle")).map(|i| i as i64).collect();
+        let exact = |points: &super::MatchPoints| {
+            assert_eq!(points.total(), want.len() as u64);
+            assert_eq!(points.last(), want.last().copied());
+            assert!(points.points().len() > 3, "{} points", points.points().len());
+            for &(ts, below) in points.points() {
+                assert_eq!(below, want.partition_point(|&w| w < ts) as u64, "before {ts}");
+            }
+        };
+        let old = conn.begin().await.unwrap();
+        let index =
+            IndexedSearch { phrase: trigram_phrase("needle").unwrap(), upto: indexed_upto(&old).await.unwrap() };
+        // The oldest thousand rows are not held: their matches' ts come from the table.
+        let small = RowTimes::with_capacity(&path, 500);
+        exact(&indexed_from_times(&old, &index, &small).await.unwrap().expect("held"));
+        // Row 4 (message 3, a match) deleted after `old` began: a load after that holds nothing
+        // for it, so `old`'s profile is built in SQL, and is still exact for `old`.
+        conn.execute_unprepared("DELETE FROM messages WHERE seq = 4").await.unwrap();
+        let fresh = RowTimes::with_capacity(&path, 10_000);
+        assert!(indexed_from_times(&old, &index, &fresh).await.unwrap().is_none());
+        let q =
+            RawListQuery { q: Some("needle".into()), ..RawListQuery::default() }.parse().unwrap().filter.text.unwrap();
+        let built = build(&old, &q, Some(&index), Some(&fresh)).await.unwrap();
+        assert_eq!(built.total(), want.len() as u64);
+        old.commit().await.unwrap();
+        repo.close().await.unwrap();
+    }
+
+    /// Totals and deep pages over the tied rows of `matches_sharing_one_ts_leave_sqlite_as_a_few_samples`.
     async fn pages_match_ts(repo: &impl MessageRepository) {
         for (since, total) in [(None, 5_000), (Some(1_000), 5_000), (Some(1_001), 10), (Some(1_011), 0)] {
             let raw = RawListQuery {
