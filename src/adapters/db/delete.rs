@@ -139,17 +139,12 @@ async fn unindex(txn: &DatabaseTransaction, ids: &[&str]) -> Result<(), DbErr> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::adapters::batching::BatchInsert;
-    use crate::adapters::db::checkpoint::CheckpointPolicy;
     use crate::adapters::db::repository::sqlite_scalar;
-    use crate::adapters::db::test_support::{group, open};
+    use crate::adapters::db::test_support::{BY_HAND, group, open};
     use crate::domain::message::MessageId;
     use crate::domain::ports::MessageRepository;
-
-    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_erased_message_leaves_no_entry_in_the_text_index() {

@@ -268,14 +268,10 @@ fn storage(e: rusqlite::Error) -> RepoError {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
-    use super::super::checkpoint::CheckpointPolicy;
-    use super::super::test_support::{group, open};
+    use super::super::test_support::{BY_HAND, group, open};
     use crate::adapters::batching::BatchInsert;
     use crate::domain::ports::{Inserted, MessageRepository};
-
-    const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
     #[tokio::test]
     async fn every_connection_and_the_synced_log_are_the_one_file_named() {

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -154,6 +154,21 @@ impl Held {
     }
 }
 
+/// Runs `work` in a blocking thread: it finishes even if the request that asked goes away.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> Option<T> + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "reading the rows' ts failed; searches look them up instead");
+            None
+        }
+    }
+}
+
+fn lock(held: &Mutex<Held>) -> MutexGuard<'_, Held> {
+    held.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A connection that only reads, with a small page cache: the load reads each page once.
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
@@ -172,26 +187,12 @@ impl RowTimes {
         Self { path: path.to_owned(), capacity, held: Arc::default(), flags: Arc::default() }
     }
 
-    /// Runs `work` on the held rows in a blocking thread.
-    async fn on_held<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&mut Held) -> Option<T> + Send + 'static,
-    ) -> Option<T> {
-        let held = Arc::clone(&self.held);
-        let run = move || work(&mut held.lock().unwrap_or_else(PoisonError::into_inner));
-        match tokio::task::spawn_blocking(run).await {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the rows' ts failed; searches look them up instead");
-                None
-            }
-        }
-    }
-
     /// Brings the held rows up to `upto` (`None`: the newest now); their first rowid.
     async fn extended(&self, upto: Option<i64>) -> Option<i64> {
-        let (path, capacity, flags) = (self.path.clone(), self.capacity, Arc::clone(&self.flags));
-        self.on_held(move |held| {
+        let (held, path, capacity, flags) =
+            (Arc::clone(&self.held), self.path.clone(), self.capacity, Arc::clone(&self.flags));
+        off_runtime(move || {
+            let mut held = lock(&held);
             held.extend(&path, upto, capacity, &flags)?;
             Some(held.first)
         })
@@ -222,7 +223,7 @@ impl RowTimes {
         let build = move || {
             let mut ts = older;
             {
-                let held = held.lock().unwrap_or_else(PoisonError::into_inner);
+                let held = lock(&held);
                 for rowid in listed.iter().flat_map(|list| list.split(',')) {
                     ts.push(held.at(rowid.parse().ok()?)?);
                 }
@@ -230,13 +231,13 @@ impl RowTimes {
             ts.sort_unstable();
             Some(MatchPoints::from_sorted(&ts))
         };
-        tokio::task::spawn_blocking(build).await.ok().flatten()
+        off_runtime(build).await
     }
 
     /// The `ts` of each of `rowids`, `None` unless every one is held.
     #[cfg(test)]
     fn of(&self, rowids: &[i64]) -> Option<Vec<i64>> {
-        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = lock(&self.held);
         rowids.iter().map(|&rowid| held.at(rowid)).collect()
     }
 
