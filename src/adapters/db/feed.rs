@@ -14,14 +14,11 @@
 //! consistent with their commits. A long-running transaction anywhere on the server holds the
 //! feed back (never makes it skip).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, FromQueryResult, Statement};
 
-use super::entity::message::{Column, Entity};
+use super::entity::message::Model;
 use super::repository::{stored_message, unavailable};
 use crate::domain::cursor::FeedCursor;
 use crate::domain::ports::{FeedPage, RepoError};
@@ -69,74 +66,44 @@ pub async fn page(
     after: FeedCursor,
     limit: u32,
 ) -> Result<FeedPage, RepoError> {
-    let positions = match db.get_database_backend() {
-        DbBackend::Postgres => postgres_positions(db, after, limit).await,
-        _ => sqlite_positions(db, horizon.map_or(i64::MAX, Horizon::durable), after, limit).await,
+    let rows = match db.get_database_backend() {
+        DbBackend::Postgres => db.query_all_raw(postgres_page(after, limit)).await,
+        _ => db.query_all_raw(sqlite_page(horizon.map_or(i64::MAX, Horizon::durable), after, limit)).await,
     }
     .map_err(unavailable)?;
-    let Some(&(last, _)) = positions.last() else {
-        return Ok(FeedPage { rows: Vec::new(), cursors: Vec::new(), next: after });
-    };
-    let ids: Vec<&str> = positions.iter().map(|(_, id)| id.as_str()).collect();
-    let mut by_id: HashMap<String, _> = Entity::find()
-        .filter(Column::MessageId.is_in(ids))
-        .all(db)
-        .await
-        .map_err(unavailable)?
-        .into_iter()
-        .map(|row| (row.message_id.clone(), row))
-        .collect();
-    let mut rows = Vec::with_capacity(positions.len());
-    let mut cursors = Vec::with_capacity(positions.len());
-    // A row deleted between the two reads is skipped; the cursor still passes its place.
-    for (position, id) in &positions {
-        if let Some(row) = by_id.remove(id) {
-            rows.push(stored_message(row)?);
-            cursors.push(*position);
-        }
+    let mut page =
+        FeedPage { rows: Vec::with_capacity(rows.len()), cursors: Vec::with_capacity(rows.len()), next: after };
+    for row in rows {
+        let position = |name| row.try_get::<i64>("", name).map_err(unavailable);
+        let cursor = FeedCursor { major: position("major")?, minor: position("minor")? };
+        page.rows.push(stored_message(Model::from_query_result(&row, "").map_err(unavailable)?)?);
+        page.cursors.push(cursor);
+        page.next = cursor;
     }
-    Ok(FeedPage { rows, cursors, next: last })
+    Ok(page)
 }
 
-async fn sqlite_positions(
-    db: &DatabaseConnection,
-    durable: i64,
-    after: FeedCursor,
-    limit: u32,
-) -> Result<Vec<(FeedCursor, String)>, DbErr> {
-    let stmt = Statement::from_sql_and_values(
+/// The page's rows in rowid order, which is commit order with one writer, up to what is durable.
+fn sqlite_page(durable: i64, after: FeedCursor, limit: u32) -> Statement {
+    Statement::from_sql_and_values(
         DbBackend::Sqlite,
-        "SELECT rowid, message_id FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
+        "SELECT rowid AS major, 0 AS minor, * FROM messages WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?",
         [after.major.into(), durable.into(), i64::from(limit).into()],
-    );
-    let rows = db.query_all_raw(stmt).await?;
-    rows.into_iter()
-        .map(|r| Ok((FeedCursor { major: r.try_get_by_index(0)?, minor: 0 }, r.try_get_by_index(1)?)))
-        .collect()
+    )
 }
 
-async fn postgres_positions(
-    db: &DatabaseConnection,
-    after: FeedCursor,
-    limit: u32,
-) -> Result<Vec<(FeedCursor, String)>, DbErr> {
-    let stmt = Statement::from_sql_and_values(
+/// The page's rows of transactions that have all ended, in transaction order.
+fn postgres_page(after: FeedCursor, limit: u32) -> Statement {
+    Statement::from_sql_and_values(
         DbBackend::Postgres,
         // Output columns named apart from the table's: `ORDER BY feed_xid` would otherwise sort by
         // the bigint cast, which no index holds, instead of walking the index.
-        "SELECT feed_xid::text::bigint AS major, feed_seq AS minor, message_id FROM messages \
+        "SELECT feed_xid::text::bigint AS major, feed_seq AS minor, messages.* FROM messages \
          WHERE (feed_xid, feed_seq) > ($1::text::xid8, $2) \
            AND feed_xid < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY messages.feed_xid, messages.feed_seq LIMIT $3",
         [after.major.to_string().into(), after.minor.into(), i64::from(limit).into()],
-    );
-    let rows = db.query_all_raw(stmt).await?;
-    rows.into_iter()
-        .map(|r| {
-            let cursor = FeedCursor { major: r.try_get_by_index(0)?, minor: r.try_get_by_index(1)? };
-            Ok((cursor, r.try_get_by_index(2)?))
-        })
-        .collect()
+    )
 }
 
 /// A cursor after every message the feed can show now.
