@@ -117,7 +117,7 @@ impl Held {
         let first = Ord::max(oldest.unwrap_or(upto + 1), newest_held);
         let len = usize::try_from(upto + 1 - first).unwrap_or(0);
         (self.loaded, self.ts) = (false, Vec::new());
-        let mut ts = Vec::with_capacity(len + capacity / 4);
+        let mut ts = Vec::with_capacity(Ord::min(len + Ord::max(len / 4, 4_096), capacity));
         ts.resize(len, NO_ROW);
         let mut rows =
             conn.prepare("SELECT seq, ts FROM messages INDEXED BY idx_messages_ts_id WHERE seq BETWEEN ?1 AND ?2")?;
