@@ -39,6 +39,7 @@ const NUMBER_KEYS: &[&str] = &[
     "db_max_connections",
     "db_connect_timeout_secs",
     "db_acquire_timeout_secs",
+    "sqlite_cache_mib",
 ];
 
 /// The service's configuration.
@@ -88,6 +89,9 @@ pub struct Settings {
     /// Bound on waiting for a pooled connection before answering 503.
     #[validate(range(min = 1, max = 600))]
     pub db_acquire_timeout_secs: u64,
+    /// SQLite: memory for the page caches of every connection together, in MiB (a soft limit).
+    #[validate(range(min = 4, max = 65_536))]
+    pub sqlite_cache_mib: u32,
     /// Messages and statuses received longer ago than this many days are deleted; unset keeps all.
     #[validate(range(min = 1, max = 36_500))]
     pub retention_days: Option<u32>,
@@ -118,6 +122,7 @@ impl Default for Settings {
             db_connect_timeout_secs: 5,
             db_acquire_timeout_secs: 5,
             sqlite_synchronous: "full".into(),
+            sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
             retention_days: None,
         }
     }
@@ -250,6 +255,7 @@ impl Settings {
             connect_timeout: Duration::from_secs(self.db_connect_timeout_secs),
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
             sqlite_full_sync: self.sqlite_synchronous.eq_ignore_ascii_case("full"),
+            sqlite_cache_mib: self.sqlite_cache_mib,
         }
     }
 }
@@ -288,6 +294,22 @@ mod tests {
         assert_eq!(with("database_url", "mysql://x").unwrap_err().variable, "DATABASE_URL");
         assert_eq!(with("log_level", "loud").unwrap_err().variable, "LOG_LEVEL");
         assert_eq!(with("max_body_bytes", "0").unwrap_err().variable, "MAX_BODY_BYTES");
+    }
+
+    #[test]
+    fn the_sqlite_cache_setting_is_bounded_and_reaches_the_database_config() {
+        let cache = |mib: u32| {
+            let figment =
+                Figment::new().merge(Serialized::defaults(Settings::default())).merge(("sqlite_cache_mib", mib));
+            Settings::from_figment(figment)
+        };
+        assert_eq!(Settings::default().db().sqlite_cache_mib, 48);
+        assert_eq!(cache(256).unwrap().db().sqlite_cache_mib, 256);
+        for outside in [3, 65_537] {
+            let err = cache(outside).unwrap_err();
+            assert_eq!(err.variable, "SQLITE_CACHE_MIB");
+            assert!(err.reason.contains("4") && err.reason.contains("65536"), "{}", err.reason);
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ async fn connect(target: DatabaseTarget) -> DatabaseConnection {
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         sqlite_full_sync: true,
+        sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
     };
     db::connect(&config).await.unwrap()
 }

@@ -231,6 +231,7 @@ async fn sql_store(target: DatabaseTarget) -> Arc<SqlMessages> {
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         sqlite_full_sync: true,
+        sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
     };
     let conn = db::connect(&config).await.unwrap();
     db::migrate(&conn).await.unwrap();

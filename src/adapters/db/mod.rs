@@ -51,6 +51,15 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// SQLite: `synchronous=FULL` (a 200 survives power loss) when true, `NORMAL` otherwise.
     pub sqlite_full_sync: bool,
+    /// SQLite: the page caches of all connections together, in MiB. A soft limit for the
+    /// process: past it SQLite reuses cached pages rather than allocating more.
+    pub sqlite_cache_mib: u32,
+}
+
+impl DbConfig {
+    /// Under the 32-connection read mix at 10^6 messages, caches grew to about 100 MiB without a
+    /// limit; 48 kept the process near 120 MiB at the same req/s (see BENCHMARKS.md, issue 15).
+    pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 48;
 }
 
 /// Opens the pool, creating a missing SQLite file and its directory.
@@ -75,7 +84,7 @@ enum Role {
 /// A pool of `size` connections.
 fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptions, DbErr> {
     let mut options = ConnectOptions::new(database_url(config)?);
-    let full_sync = config.sqlite_full_sync;
+    let (full_sync, cache_mib) = (config.sqlite_full_sync, config.sqlite_cache_mib);
     let file = match &config.target {
         DatabaseTarget::SqliteFile(path) => Some(path.clone()),
         _ => None,
@@ -98,17 +107,18 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
                 Some(path) => o.filename(path),
                 None => o,
             };
-            let o = sqlite_options(o, full_sync);
+            let o = sqlite_options(o, full_sync, cache_mib);
             match role {
                 Role::Shared => o,
-                // A 32 MiB page cache (a negative size is in KiB); checkpoints run elsewhere.
+                // A 32 MiB page cache (a negative size is in KiB), within the soft limit of all
+                // caches together; checkpoints run elsewhere.
                 Role::Writer => o.pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0"),
             }
         });
     Ok(options)
 }
 
-fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConnectOptions {
+fn sqlite_options(options: SqliteConnectOptions, full_sync: bool, cache_mib: u32) -> SqliteConnectOptions {
     let synchronous = if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
     options
         .create_if_missing(true)
@@ -121,6 +131,8 @@ fn sqlite_options(options: SqliteConnectOptions, full_sync: bool) -> SqliteConne
         .foreign_keys(true)
         // Statement journals in memory: no temporary file opened per write transaction.
         .pragma("temp_store", "MEMORY")
+        // One limit for the whole process, whichever connection sets it; each sets the same.
+        .pragma("soft_heap_limit", (u64::from(cache_mib) << 20).to_string())
 }
 
 /// What a file name must not hold raw inside an `sqlite://` URL.
@@ -227,4 +239,19 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     }
     Migrator::up(&txn, None).await?;
     txn.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{BY_HAND, open};
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_caches_are_bounded_by_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _repo) = open(&dir.path().join("h.db"), BY_HAND).await;
+        // SQLite's own default is 0: no limit.
+        let limit = repository::sqlite_scalar(&conn, "PRAGMA soft_heap_limit", Vec::new()).await.unwrap();
+        assert_eq!(limit, i64::from(DbConfig::DEFAULT_SQLITE_CACHE_MIB) << 20);
+    }
 }

@@ -103,6 +103,7 @@ mod tests {
             connect_timeout: std::time::Duration::from_secs(5),
             acquire_timeout: std::time::Duration::from_secs(5),
             sqlite_full_sync: true,
+            sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
         };
         let db = connect(&config).await.unwrap();
         let ports = Statement::from_string(DbBackend::Postgres, "SELECT inet_client_port(), inet_server_port()");

@@ -22,6 +22,7 @@ pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection,
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         sqlite_full_sync: true,
+        sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
     };
     let conn = connect(&config).await.unwrap();
     migrate(&conn).await.unwrap();
