@@ -80,7 +80,7 @@ impl Held {
         }
         let result = self.conn.take().map_or_else(|| connect(path), Ok).and_then(|conn| {
             let result = match upto {
-                Some(upto) if !reload => self.append(&conn, upto),
+                Some(upto) if !reload => self.append(&conn, upto, capacity),
                 upto => {
                     flags.loading.store(true, Ordering::Release);
                     let loaded = self.load(&conn, upto, capacity);
@@ -97,12 +97,6 @@ impl Held {
             tracing::warn!(error = %e, "the rows' ts could not be loaded; searches look them up instead");
             (self.loaded, self.ts, self.failed) = (false, Vec::new(), Some(Instant::now()));
             return None;
-        }
-        let excess = self.ts.len().saturating_sub(capacity);
-        // Dropped in quarters, so that rows arriving one by one do not move the rest each time.
-        if excess > capacity / 4 {
-            self.ts.drain(..excess);
-            self.first += i64::try_from(excess).unwrap_or(i64::MAX);
         }
         Some(())
     }
@@ -133,12 +127,22 @@ impl Held {
     }
 
     /// The rows after the last held, up to `upto`, by rowid.
-    fn append(&mut self, conn: &Connection, upto: i64) -> rusqlite::Result<()> {
+    fn append(&mut self, conn: &Connection, upto: i64, capacity: usize) -> rusqlite::Result<()> {
         let after = self.last();
         let Ok(more) = usize::try_from(upto - after) else { return Ok(()) };
+        // The oldest are dropped before the vector would pass a quarter over the capacity, down to
+        // the capacity: in quarters, so that rows arriving one by one do not move the rest each
+        // time, and before growing, so that it is never reserved beyond that quarter.
+        let most = capacity + capacity / 4;
+        if self.ts.len() + more > most {
+            let excess = Ord::min(self.ts.len() + more - capacity, self.ts.len());
+            self.ts.drain(..excess);
+            self.first += i64::try_from(excess).unwrap_or(i64::MAX);
+        }
         // Grown by a quarter at a time rather than doubled: the vector is most of the memory.
         if self.ts.capacity() - self.ts.len() < more {
-            self.ts.reserve_exact(Ord::max(more, self.ts.len() / 4));
+            let room = most.saturating_sub(self.ts.len());
+            self.ts.reserve_exact(Ord::max(more, Ord::min(self.ts.len() / 4, room)));
         }
         let mut rows = conn.prepare_cached("SELECT seq, ts FROM messages WHERE seq > ?1 AND seq <= ?2 ORDER BY seq")?;
         let mut rows = rows.query(params![after, upto])?;
@@ -241,6 +245,12 @@ impl RowTimes {
         rowids.iter().map(|&rowid| held.at(rowid)).collect()
     }
 
+    /// The `ts` the vector has room for.
+    #[cfg(test)]
+    fn reserved(&self) -> usize {
+        lock(&self.held).ts.capacity()
+    }
+
     /// Closes the connection for good; later loads do nothing. A load under way closes it when
     /// it ends.
     pub(super) fn close(&self) {
@@ -280,6 +290,15 @@ mod tests {
         repo.insert_batch(group(125, 100)).await.unwrap();
         assert_eq!(times.held_from(225).await, Some(186));
         assert_eq!(times.of(&[186, 225]), Some(vec![185, 224]));
+        // Never reserved beyond a quarter over the capacity, whatever arrives.
+        for first in (225..285).step_by(3) {
+            repo.insert_batch(group(first, 3)).await.unwrap();
+            let last = i64::try_from(first).unwrap() + 3;
+            let from = times.held_from(last).await.unwrap();
+            assert!(last + 1 - from >= 40 && last + 1 - from <= 50, "holds {from}..={last}");
+            assert_eq!(times.of(&[from, last]), Some(vec![from - 1, last - 1]));
+            assert!(times.reserved() <= 50, "room for {} ts after {first}", times.reserved());
+        }
         // A row deleted before the load: an older snapshot may still have it, so it is not guessed.
         use sea_orm::ConnectionTrait;
         conn.execute_unprepared("DELETE FROM messages WHERE seq = 120").await.unwrap();
