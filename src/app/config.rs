@@ -89,7 +89,7 @@ pub struct Settings {
     /// Bound on waiting for a pooled connection before answering 503.
     #[validate(range(min = 1, max = 600))]
     pub db_acquire_timeout_secs: u64,
-    /// SQLite: memory for the page caches of every connection together, in MiB (a soft limit).
+    /// SQLite: its memory for all connections together, in MiB (a soft limit the page caches give way to).
     #[validate(range(min = 4, max = 65_536))]
     pub sqlite_cache_mib: u32,
     /// Messages and statuses received longer ago than this many days are deleted; unset keeps all.

@@ -51,8 +51,8 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// SQLite: `synchronous=FULL` (a 200 survives power loss) when true, `NORMAL` otherwise.
     pub sqlite_full_sync: bool,
-    /// SQLite: the page caches of all connections together, in MiB. A soft limit for the
-    /// process: past it SQLite reuses cached pages rather than allocating more.
+    /// SQLite: its heap for all connections together, in MiB. A soft limit for the process:
+    /// past it SQLite reuses cached pages rather than allocating more.
     pub sqlite_cache_mib: u32,
 }
 
@@ -110,8 +110,8 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
             let o = sqlite_options(o, full_sync, cache_mib);
             match role {
                 Role::Shared => o,
-                // A 32 MiB page cache (a negative size is in KiB), within the soft limit of all
-                // caches together; checkpoints run elsewhere.
+                // A 32 MiB page cache (a negative size is in KiB), as the direct writer's: together
+                // more than the soft heap limit, which then decides; checkpoints run elsewhere.
                 Role::Writer => o.pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0"),
             }
         });
