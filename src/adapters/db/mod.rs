@@ -57,8 +57,8 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
-    /// Under the 32-connection read mix at 10^6 messages, caches grew to about 100 MiB without a
-    /// limit; 48 kept the process near 120 MiB at the same req/s (see BENCHMARKS.md, issue 15).
+    /// Under the 32-connection read mix at 10^6 messages SQLite's heap reached 104 MiB without a
+    /// limit; with 48 the process stayed at 107–119 MiB, req/s unchanged (BENCHMARKS.md, issue 15).
     pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 48;
 }
 
