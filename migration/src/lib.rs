@@ -10,6 +10,7 @@ mod m20250119_000001_create_write_probe;
 mod m20250120_000001_real_providers;
 mod m20250121_000001_feed_order;
 mod m20250122_000001_maintained_counts;
+mod m20250123_000001_search_file;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250120_000001_real_providers::Migration),
             Box::new(m20250121_000001_feed_order::Migration),
             Box::new(m20250122_000001_maintained_counts::Migration),
+            Box::new(m20250123_000001_search_file::Migration),
         ]
     }
 }
@@ -37,4 +39,12 @@ async fn run_all(db: &SchemaManagerConnection<'_>, statements: &[&str]) -> Resul
         db.execute_unprepared(sql).await?;
     }
     Ok(())
+}
+
+/// [`run_all`] on SQLite; nothing on other backends.
+async fn run_on_sqlite(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    if manager.get_database_backend() != sea_orm_migration::sea_orm::DbBackend::Sqlite {
+        return Ok(());
+    }
+    run_all(manager.get_connection(), statements).await
 }

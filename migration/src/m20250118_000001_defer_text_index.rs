@@ -4,9 +4,8 @@
 //! (`messages.rowid > text_index_progress.indexed_upto`) directly. PostgreSQL: nothing changes.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::run_all;
+use crate::run_on_sqlite;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -40,11 +39,4 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run_on_sqlite(manager, SQLITE_DOWN).await
     }
-}
-
-async fn run_on_sqlite(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    if manager.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
-    }
-    run_all(manager.get_connection(), statements).await
 }

@@ -88,8 +88,16 @@ impl Survivor {
             .query_row("SELECT coalesce(sum(message_count), 0) FROM sender_counts", [], |r| r.get::<_, i64>(0))?
             .unsigned_abs();
         s.max_rowid = conn.query_row("SELECT coalesce(max(rowid), 0) FROM messages", [], |r| r.get(0))?;
+        // The index lives in a file of its own beside the database; versions before kept it inside.
+        let mut search = db.as_os_str().to_owned();
+        search.push("-search");
         if has("text_index_progress")? {
             s.indexed_upto = conn.query_row("SELECT indexed_upto FROM text_index_progress", [], |r| r.get(0))?;
+        } else if Path::new(&search).exists() {
+            let index = Connection::open_with_flags(&search, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            index.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+            index.pragma_update(None, "query_only", true)?;
+            s.indexed_upto = index.query_row("SELECT indexed_upto FROM text_index_progress", [], |r| r.get(0))?;
         }
         for token in tokens {
             // Straight from the rows, not through the search index the service uses.

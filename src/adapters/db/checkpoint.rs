@@ -45,12 +45,18 @@ pub struct LogState {
     pub copied: i64,
 }
 
-/// One passive checkpoint: copies what no reader still needs, never waits for a lock.
+/// One passive checkpoint of the messages file: copies what no reader still needs, never waits
+/// for a lock.
 ///
 /// # Errors
 /// The database cannot be reached.
 pub async fn checkpoint(db: &DatabaseConnection) -> Result<LogState, DbErr> {
-    let stmt = Statement::from_string(DbBackend::Sqlite, "PRAGMA wal_checkpoint(PASSIVE)");
+    checkpoint_of(db, "PRAGMA main.wal_checkpoint(PASSIVE)").await
+}
+
+/// A checkpoint by `pragma`; its row is the log's state after it.
+async fn checkpoint_of(db: &DatabaseConnection, pragma: &str) -> Result<LogState, DbErr> {
+    let stmt = Statement::from_string(DbBackend::Sqlite, pragma);
     let row = db.query_one_raw(stmt).await?.ok_or_else(|| DbErr::Custom("wal_checkpoint returned no row".into()))?;
     Ok(LogState { logged: row.try_get_by_index(1)?, copied: row.try_get_by_index(2)? })
 }
@@ -68,6 +74,20 @@ pub async fn pass(db: &DatabaseConnection, gate: &WriteGate, policy: CheckpointP
     // and the writer's next transaction starts it over.
     let _paused = gate.lock().await;
     checkpoint(db).await
+}
+
+/// One pass over the search file's log (see `search_file`). Only the indexer and deletions write
+/// there, and no request waits on them, so past the policy's length the pass waits for readers
+/// (`RESTART`, under the busy timeout) rather than pausing writes: the next run starts the log over.
+///
+/// # Errors
+/// The database cannot be reached, or readers held the log past the busy timeout.
+pub async fn search_pass(db: &DatabaseConnection, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
+    let state = checkpoint_of(db, "PRAGMA search.wal_checkpoint(PASSIVE)").await?;
+    if state.logged < policy.reuse_at_pages {
+        return Ok(state);
+    }
+    checkpoint_of(db, "PRAGMA search.wal_checkpoint(RESTART)").await
 }
 
 #[cfg(test)]

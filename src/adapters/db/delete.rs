@@ -1,13 +1,14 @@
 //! Deleting messages: an erasure by id, and retention's batches of old rows. A message goes with
-//! everything derived from it — its raw object (same row), its entry in the SQLite text index, and
-//! its share of the sender counts — in one write transaction, so every read agrees at once.
+//! everything derived from it — its raw object (same row) and its share of the counts — in one
+//! write transaction, so every read agrees at once. On SQLite its entry in the text index, which
+//! lives in a file of its own, goes just before (see `text_index`): meanwhile a search may miss a
+//! message that is being deleted, never count one that is gone.
 
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::convert::from_model;
@@ -25,25 +26,37 @@ impl SqlMessages {
     /// # Errors
     /// Storage could not answer; nothing was deleted.
     pub(super) async fn delete_where(&self, condition: Condition, limit: u64) -> Result<u64, RepoError> {
-        let deleted = {
-            let _turn = self.gate.lock().await;
-            let txn = self.begin_write().await?;
-            let rows = Entity::find()
-                .filter(condition)
-                .order_by_asc(Column::CreatedAt)
-                .limit(limit)
-                .all(&txn)
-                .await
-                .map_err(unavailable)?;
-            if rows.is_empty() {
-                return Ok(0);
-            }
-            remove(&txn, &rows).await.map_err(unavailable)?;
-            txn.commit().await.map_err(unavailable)?;
-            rows.len() as u64
+        // Held throughout: only deletions delete, so the rows chosen here are still there below.
+        let _index = self.text_gate.lock().await;
+        let rows =
+            Entity::find().filter(condition).order_by_asc(Column::CreatedAt).limit(limit).all(&self.writer).await;
+        let rows = rows.map_err(unavailable)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let sqlite = self.db.get_database_backend() == DbBackend::Sqlite;
+        if sqlite {
+            let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
+            text_index::forget(&self.db, &ids).await.map_err(unavailable)?;
+        }
+        let deleted = self.remove_rows(&rows).await;
+        let synced = match deleted {
+            Ok(()) => crate::adapters::batching::BatchInsert::flush(self).await,
+            Err(e) => Err(e),
         };
-        crate::adapters::batching::BatchInsert::flush(self).await?;
-        Ok(deleted)
+        if sqlite && let Err(e) = text_index::settle(&self.db).await {
+            // The note stays; the indexer's next run, or the next start, settles it.
+            tracing::warn!(error = %e, "settling the search index after a deletion failed; retrying in the background");
+        }
+        synced.map(|()| rows.len() as u64)
+    }
+
+    /// The rows' deletion from `messages`, with their counts, in one write transaction.
+    async fn remove_rows(&self, rows: &[Model]) -> Result<(), RepoError> {
+        let _turn = self.gate.lock().await;
+        let txn = self.begin_write().await?;
+        remove(&txn, rows).await.map_err(unavailable)?;
+        txn.commit().await.map_err(unavailable)
     }
 
     /// Deletes up to `limit` statuses received before `cutoff` (microseconds); returns how many.
@@ -79,9 +92,6 @@ impl SqlMessages {
 
 async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> {
     let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
-    if txn.get_database_backend() == DbBackend::Sqlite {
-        unindex(txn, &ids).await?;
-    }
     Entity::delete_many().filter(Column::MessageId.is_in(ids)).exec(txn).await?;
     let mut per_sender: BTreeMap<String, i64> = BTreeMap::new();
     let mut tally = Tally::default();
@@ -112,34 +122,10 @@ async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> 
     tally.apply(txn).await
 }
 
-/// Removes the rows' entries from the FTS5 index, for the rows it already holds: an external
-/// content index forgets a row only when told its old text.
-async fn unindex(txn: &DatabaseTransaction, ids: &[&str]) -> Result<(), DbErr> {
-    let upto = text_index::indexed_upto(txn).await?;
-    let placeholders = vec!["?"; ids.len()].join(",");
-    let select = Statement::from_sql_and_values(
-        DbBackend::Sqlite,
-        format!(
-            "SELECT rowid, text_folded FROM messages WHERE message_id IN ({placeholders}) \
-             AND rowid <= ? AND text_folded IS NOT NULL"
-        ),
-        ids.iter().map(|id| sea_orm::Value::from(*id)).chain([sea_orm::Value::from(upto)]),
-    );
-    for row in txn.query_all_raw(select).await? {
-        let (rowid, folded): (i64, String) = (row.try_get_by_index(0)?, row.try_get_by_index(1)?);
-        let forget = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            "INSERT INTO messages_text (messages_text, rowid, text_folded) VALUES ('delete', ?, ?)",
-            [rowid.into(), folded.into()],
-        );
-        txn.execute_raw(forget).await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use sea_orm::ConnectionTrait;
+
     use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::repository::sqlite_scalar;
     use crate::adapters::db::test_support::{BY_HAND, group, open};
@@ -151,7 +137,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (conn, repo) = open(&dir.path().join("d.db"), BY_HAND).await;
         repo.insert_batch(group(0, 14)).await.unwrap();
-        text_index::catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
         let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"needle\"'";
         assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 4);
         // Messages 0, 3, 7 and 10 hold "needle"; 0 and 3 go.
@@ -159,10 +146,8 @@ mod tests {
             assert!(repo.delete(&MessageId::parse(id).unwrap()).await.unwrap());
         }
         assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 2, "their index entries are gone");
-        // FTS5 compares the index with the content table and fails on any stale entry.
-        conn.execute_unprepared("INSERT INTO messages_text (messages_text, rank) VALUES ('integrity-check', 1)")
-            .await
-            .unwrap();
+        // FTS5's check of its own structure: the deletions left it whole.
+        conn.execute_unprepared("INSERT INTO messages_text (messages_text) VALUES ('integrity-check')").await.unwrap();
     }
 }
 

@@ -286,7 +286,10 @@ mod tests {
         let mut names: Vec<_> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
-        assert_eq!(names, ["a b%20c?.db", "a b%20c?.db-shm", "a b%20c?.db-wal"]);
+        let files = ["", "-shm", "-wal", "-search", "-search-shm", "-search-wal"];
+        let mut want: Vec<String> = files.iter().map(|f| format!("a b%20c?.db{f}")).collect();
+        want.sort();
+        assert_eq!(names, want);
         assert_eq!(repo.stats().await.unwrap().total_messages, 3, "the pool reads what the direct writer wrote");
         repo.close().await.unwrap();
         conn.close().await.unwrap();

@@ -32,8 +32,9 @@ pub struct Horizon {
 
 impl Horizon {
     /// Everything up to `rowid` is committed and on disk (at start-up, after a sync).
-    pub fn starting_at(rowid: i64) -> Self {
-        Self { committed: AtomicI64::new(rowid), durable: AtomicI64::new(rowid) }
+    pub fn start_at(&self, rowid: i64) {
+        self.committed(rowid);
+        self.synced(rowid);
     }
 
     /// A group up to `rowid` has committed.
@@ -51,7 +52,8 @@ impl Horizon {
         self.durable.fetch_max(rowid, Ordering::AcqRel);
     }
 
-    fn durable(&self) -> i64 {
+    /// The highest rowid known to be on disk.
+    pub fn durable(&self) -> i64 {
         self.durable.load(Ordering::Acquire)
     }
 }

@@ -15,6 +15,7 @@ mod nodelay;
 mod repository;
 mod row_times;
 mod scan_gate;
+mod search_file;
 mod search_profile;
 mod search_totals;
 mod status_reads;
@@ -27,6 +28,7 @@ mod write;
 #[cfg(test)]
 mod write_failures;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -69,7 +71,16 @@ impl DbConfig {
 pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
     // Each connection to `:memory:` would open its own empty database.
     let size = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
-    Database::connect(pool_options(config, size, Role::Shared)?).await
+    let options = pool_options(config, size, Role::Shared)?;
+    if let DatabaseTarget::SqliteFile(path) = &config.target {
+        let search = search_file::beside(path);
+        let shown = search.display().to_string();
+        tokio::task::spawn_blocking(move || search_file::prepare(&search))
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?
+            .map_err(|e| DbErr::Custom(format!("cannot open the search index file {shown}: {e}")))?;
+    }
+    Database::connect(options).await
 }
 
 /// What a pool's connections are for.
@@ -89,6 +100,7 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         DatabaseTarget::SqliteFile(path) => Some(path.clone()),
         _ => None,
     };
+    let search = Arc::new(file.as_deref().map(search_file::beside));
     options
         .max_connections(size)
         .min_connections(u32::from(role == Role::Writer))
@@ -100,6 +112,18 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
         .map_sqlx_sqlite_before_acquire(if role == Role::Writer { clean::sqlite } else { clean::sqlite_counted })
         .map_sqlx_postgres_before_acquire(clean::postgres)
         .map_sqlx_postgres_pool_opts(|o| o.after_connect(|conn, _| Box::pin(nodelay::after_connect(conn))))
+        // Reads search the text index there; the writer's connection never touches it, so its
+        // `BEGIN IMMEDIATE` locks the messages file alone.
+        .map_sqlx_sqlite_pool_opts(move |o| match role {
+            Role::Shared => {
+                let search = Arc::clone(&search);
+                o.after_connect(move |conn, _| {
+                    let search = Arc::clone(&search);
+                    Box::pin(async move { search_file::attach(conn, search.as_deref()).await })
+                })
+            }
+            Role::Writer => o,
+        })
         .map_sqlx_sqlite_opts(move |o| {
             // The path as parsed, not as sqlx decodes the URL again: the writer's own connection
             // and the log's fsync use this very name.
@@ -186,14 +210,16 @@ pub async fn repository(
     config: &DbConfig,
     policy: CheckpointPolicy,
 ) -> Result<SqlMessages, DbErr> {
-    Ok(match connect_writer(config).await? {
+    let repo = match connect_writer(config).await? {
         Some(writer) => {
-            let mut repo = SqlMessages::with_writer(conn, writer, policy);
+            let repo = SqlMessages::with_writer(conn, writer, policy);
             repo.start_horizon().await?;
             repo
         }
         None => SqlMessages::new(conn),
-    })
+    };
+    repo.reconcile_search().await?;
+    Ok(repo)
 }
 
 /// The group-commit writer's own connection (SQLite file only).

@@ -21,7 +21,8 @@ use super::row_times::RowTimes;
 use super::scan_gate::ScanGate;
 use super::search_profile::{self, Search, SearchProfiles};
 use super::search_totals::{self, SearchTotals};
-use super::{SqliteWriter, WalFile, counts, maintenance, text_index};
+use super::text_index::{self, TextGate};
+use super::{SqliteWriter, WalFile, counts, maintenance};
 use crate::adapters::batching::BatchInsert;
 use crate::domain::cursor::{FeedCursor, ListCursor};
 use crate::domain::delivery::{Delivery, Stored};
@@ -36,11 +37,13 @@ use crate::domain::timestamp::Timestamp;
 #[derive(Clone, Debug)]
 pub struct SqlMessages {
     pub(super) db: DatabaseConnection,
-    writer: DatabaseConnection,
+    pub(super) writer: DatabaseConnection,
     /// The log to fsync after commits, when the writer's commits do not (see [`WalFile`]).
     pub(super) wal: Option<WalFile>,
     /// Held by each write transaction; the checkpointer takes it to pause writes.
     pub(super) gate: WriteGate,
+    /// SQLite: held by the indexer's runs and by deletions, which write the search file.
+    pub(super) text_gate: TextGate,
     /// The writer's background work (indexing for `q`, checkpoints), stopped with the last clone.
     maintenance: Option<Arc<StopOnDrop>>,
     /// SQLite with a writer connection: how far the feed may show (see [`Horizon`]).
@@ -57,13 +60,19 @@ pub struct SqlMessages {
     pub(super) direct: Option<DirectWriter>,
 }
 
-/// Aborts a background task when dropped.
+/// Aborts background tasks when dropped.
 #[derive(Debug)]
-struct StopOnDrop(JoinHandle<()>);
+struct StopOnDrop([JoinHandle<()>; 2]);
+
+impl StopOnDrop {
+    fn abort(&self) {
+        self.0.iter().for_each(JoinHandle::abort);
+    }
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.abort();
+        self.abort();
     }
 }
 
@@ -75,6 +84,7 @@ impl SqlMessages {
             db,
             wal: None,
             gate: WriteGate::default(),
+            text_gate: TextGate::default(),
             maintenance: None,
             horizon: None,
             deleted: Arc::default(),
@@ -88,10 +98,10 @@ impl SqlMessages {
     /// Reads from `db`, writes through `writer`, and runs the writer's background work by `policy`
     /// in a task of the current runtime.
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
-        let gate = WriteGate::default();
-        let task = maintenance::spawn(db.clone(), writer.conn.clone(), gate.clone(), policy);
-        let maintenance = Some(Arc::new(StopOnDrop(task)));
-        let horizon = Some(Arc::default());
+        let (gate, text_gate, horizon) = (WriteGate::default(), TextGate::default(), Arc::<Horizon>::default());
+        let tasks = maintenance::spawn(db.clone(), gate.clone(), text_gate.clone(), Arc::clone(&horizon), policy);
+        let maintenance = Some(Arc::new(StopOnDrop(tasks)));
+        let horizon = Some(horizon);
         let (deleted, scans, search_totals) = (Arc::default(), ScanGate::default(), Arc::default());
         let search_profiles = Arc::new(SearchProfiles::with_times(RowTimes::new(writer.direct.path())));
         let profiles = Arc::clone(&search_profiles);
@@ -102,6 +112,7 @@ impl SqlMessages {
             writer: writer.conn,
             wal: writer.wal,
             gate,
+            text_gate,
             maintenance,
             horizon,
             deleted,
@@ -117,13 +128,27 @@ impl SqlMessages {
     ///
     /// # Errors
     /// The database cannot be read or the log cannot be synced.
-    pub(crate) async fn start_horizon(&mut self) -> Result<(), DbErr> {
-        if self.horizon.is_none() {
+    pub(crate) async fn start_horizon(&self) -> Result<(), DbErr> {
+        let Some(horizon) = &self.horizon else {
+            return Ok(());
+        };
+        self.flush().await.map_err(|e| DbErr::Custom(e.to_string()))?;
+        horizon.start_at(super::feed::last_rowid(&self.writer).await?);
+        Ok(())
+    }
+
+    /// SQLite: brings the search file in line with the messages before the first search (see
+    /// [`text_index::reconcile`]).
+    ///
+    /// # Errors
+    /// The database cannot be reached.
+    pub(crate) async fn reconcile_search(&self) -> Result<(), DbErr> {
+        if self.db.get_database_backend() != DbBackend::Sqlite {
             return Ok(());
         }
-        self.flush().await.map_err(|e| DbErr::Custom(e.to_string()))?;
-        let last = super::feed::last_rowid(&self.writer).await?;
-        self.horizon = Some(Arc::new(Horizon::starting_at(last)));
+        if text_index::reconcile(&self.db, &self.text_gate).await? {
+            tracing::warn!("the search index did not match the stored messages; building it again in the background");
+        }
         Ok(())
     }
 
@@ -147,6 +172,13 @@ impl SqlMessages {
         self.writer.clone()
     }
 
+    /// One call of the indexer, for tests that run it by hand; returns the rows it indexed.
+    #[cfg(test)]
+    pub(crate) async fn index_text(&self) -> Result<u64, DbErr> {
+        let durable = self.horizon.as_ref().map_or(i64::MAX, |h| h.durable());
+        text_index::catch_up(&self.db, &self.text_gate, durable).await
+    }
+
     /// The gate write transactions take, for tests that pause writes.
     #[cfg(test)]
     pub(crate) fn write_gate(&self) -> WriteGate {
@@ -159,7 +191,7 @@ impl SqlMessages {
     /// A pool failed to close.
     pub async fn close(self) -> Result<(), DbErr> {
         if let Some(maintenance) = &self.maintenance {
-            maintenance.0.abort();
+            maintenance.abort();
         }
         self.search_profiles.close();
         if let Some(direct) = &self.direct {

@@ -80,15 +80,17 @@ pub(super) async fn matches(txn: &DatabaseTransaction, q: &TextQuery, index: &In
 
 /// The matches the text index holds, counted without reading a row.
 async fn indexed_matches(txn: &DatabaseTransaction, index: &IndexedSearch) -> Result<u64, DbErr> {
-    let count = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ?";
-    Ok(sqlite_scalar(txn, count, vec![index.phrase.as_str().into()]).await?.unsigned_abs())
+    // Bounded: the search file may hold rows newer than this snapshot of `messages`.
+    let count = "SELECT count(*) FROM messages_text WHERE messages_text MATCH ? AND rowid <= ?";
+    Ok(sqlite_scalar(txn, count, vec![index.phrase.as_str().into(), index.upto.into()]).await?.unsigned_abs())
 }
 
 /// Samples of the matches the text index holds (see [`build`]): the matches' phrase, the spacing,
 /// and the count less one.
 const INDEXED: &str = "SELECT ts, below, nth FROM ( \
        SELECT ts, rank() OVER w - 1 AS below, row_number() OVER w - 1 AS nth FROM messages \
-       WHERE rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?) WINDOW w AS (ORDER BY ts)) \
+       WHERE rowid IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? AND rowid <= ?) \
+       WINDOW w AS (ORDER BY ts)) \
      WHERE (nth % ? = 0 AND nth = below) OR nth = ? ORDER BY nth";
 
 /// Samples of the matches among the rows `rows` (an SQL condition on `messages`) keeps, counted
@@ -144,17 +146,18 @@ async fn indexed(txn: &DatabaseTransaction, index: &IndexedSearch) -> Result<Mat
     let total = indexed_matches(txn, index).await?;
     let spacing = i64::try_from(spacing(total)).unwrap_or(i64::MAX);
     let last = i64::try_from(total).unwrap_or(i64::MAX) - 1;
-    let values = vec![index.phrase.as_str().into(), spacing.into(), last.into()];
+    let values = vec![index.phrase.as_str().into(), index.upto.into(), spacing.into(), last.into()];
     let (_, samples, last) = samples(txn, INDEXED, values).await?;
     Ok(MatchPoints::from_samples(total, &samples, last))
 }
 
 /// The rowids of the text index's matches from `first` on, in one row: a row each would cost
 /// more to leave SQLite than to find.
-const MATCHED_ROWIDS: &str = "SELECT group_concat(rowid) FROM messages_text WHERE messages_text MATCH ? AND rowid >= ?";
+const MATCHED_ROWIDS: &str =
+    "SELECT group_concat(rowid) FROM messages_text WHERE messages_text MATCH ? AND rowid >= ? AND rowid <= ?";
 /// The `ts` of the text index's matches before `first`, whose `ts` are not held.
-const OLDER_TS: &str =
-    "SELECT ts FROM messages WHERE seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? AND rowid < ?)";
+const OLDER_TS: &str = "SELECT ts FROM messages WHERE seq IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? AND rowid < ? \
+     AND rowid <= ?)";
 
 /// [`indexed`] from the matches' rowids and the `ts` `times` holds for them; `None` when it
 /// holds too few.
@@ -164,7 +167,7 @@ async fn indexed_from_times(
     times: &RowTimes,
 ) -> Result<Option<MatchPoints>, DbErr> {
     let Some(first) = times.held_from(index.upto).await else { return Ok(None) };
-    let values = vec![index.phrase.as_str().into(), first.into()];
+    let values = vec![index.phrase.as_str().into(), first.into(), index.upto.into()];
     let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, MATCHED_ROWIDS, values.clone());
     let listed = match txn.query_one_raw(stmt).await? {
         Some(row) => row.try_get_by_index::<Option<String>>(0)?,
@@ -459,7 +462,6 @@ mod tests {
 
     use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::test_support::{BY_HAND, group, open, text};
-    use crate::adapters::db::text_index::catch_up;
     use crate::domain::ports::MessageRepository;
     use crate::domain::query::{Page, RawListQuery};
     use crate::domain::timestamp::Timestamp;
@@ -497,7 +499,8 @@ mod tests {
         for needle in ["needle", "ha", "e"] {
             pages_match(&repo, needle, 1_500).await;
         }
-        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
         // Kept profiles brought up to rows stored since, which the index does not hold.
         repo.insert_batch(group(1_500, 1_200)).await.unwrap();
         for needle in ["needle", "ha", "e"] {
@@ -539,14 +542,15 @@ mod tests {
             })
             .collect();
         repo.insert_batch(rows).await.unwrap();
-        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
         let q =
             RawListQuery { q: Some("needle".into()), ..RawListQuery::default() }.parse().unwrap().filter.text.unwrap();
         let txn = conn.begin().await.unwrap();
         let index =
             IndexedSearch { phrase: trigram_phrase(q.folded()).unwrap(), upto: indexed_upto(&txn).await.unwrap() };
         // Rows leaving SQLite: the first of a tie only, and the last match.
-        let values = vec![index.phrase.as_str().into(), 64_i64.into(), 4_999_i64.into()];
+        let values = vec![index.phrase.as_str().into(), index.upto.into(), 64_i64.into(), 4_999_i64.into()];
         assert_eq!(samples(&txn, INDEXED, values).await.unwrap().1.len(), 3);
         let values = vec!["same%".into(), 64_i64.into(), 1_024_i64.into()];
         assert_eq!(samples(&txn, &counted_sql("text_folded LIKE ?"), values).await.unwrap().1.len(), 3);
@@ -574,7 +578,8 @@ mod tests {
         let path = dir.path().join("h.db");
         let (conn, repo) = open(&path, BY_HAND).await;
         repo.insert_batch(group(0, 1_500)).await.unwrap();
-        catch_up(&repo.writer_connection(), &repo.write_gate()).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
         // Message i has ts i and rowid i + 1.
         let want: Vec<i64> =
             (0..1_500).filter(|i| text(*i).to_lowercase().contains("needle")).map(|i| i as i64).collect();
