@@ -14,6 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -67,8 +69,14 @@ const CURRENT_SCHEMA: &str = "
     CREATE INDEX idx_sender_counts_busiest ON sender_counts (message_count DESC, from_msisdn);
     CREATE TABLE message_counts (span BIGINT NOT NULL, start BIGINT NOT NULL, n BIGINT NOT NULL,
         PRIMARY KEY (span, start)) WITHOUT ROWID;
+";
+
+/// The service's text index, in a file of its own beside the database (`<file>-search`).
+const SEARCH_SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = FULL;
     CREATE VIRTUAL TABLE messages_text USING fts5(
-        text_folded, content='messages', content_rowid='rowid', tokenize='trigram case_sensitive 1');
+        text_folded, content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
 ";
 
 /// The service's statements on SQLite, each prepared once and run once per row, sender or bucket.
@@ -77,6 +85,8 @@ const CURRENT_SENDER: &str = "INSERT INTO sender_counts (from_msisdn, message_co
 const CURRENT_BUCKET: &str = "INSERT INTO message_counts (span, start, n) VALUES (?1, ?2, ?3)     ON CONFLICT (span, start) DO UPDATE SET n = message_counts.n + excluded.n";
 /// The service indexes text in runs of this many rows, in transactions of their own.
 const TEXT_INDEX_RUN: i64 = 1_000;
+/// And looks for new rows to index this often.
+const TEXT_INDEX_EVERY: Duration = Duration::from_millis(200);
 /// Bucket widths of `message_counts`, in microseconds.
 const SPANS: [i64; 4] = [1_000_000, 60_000_000, 3_600_000_000, 86_400_000_000];
 
@@ -193,7 +203,18 @@ fn insert_loop(
     db.execute_batch(&format!("PRAGMA synchronous={sync};"))?;
     if schema == Schema::Current {
         db.execute_batch(CURRENT_SCHEMA)?;
-        return current_loop(&mut db, rows, group, duration);
+        let mut search = path.as_os_str().to_owned();
+        search.push("-search");
+        Connection::open(&search)?.execute_batch(SEARCH_SCHEMA)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let indexer = {
+            let (db, search, stop) = (path.to_owned(), PathBuf::from(search), Arc::clone(&stop));
+            std::thread::spawn(move || index_text(&db, &search, &stop))
+        };
+        let result = current_loop(&mut db, rows, group, duration);
+        stop.store(true, Ordering::Relaxed);
+        indexer.join().map_err(|_| anyhow!("the text indexer panicked"))??;
+        return result;
     }
     db.execute_batch(SCHEMA)?;
     let service = schema == Schema::Service;
@@ -266,11 +287,38 @@ fn summarize(
     }))
 }
 
+/// The service's text indexer, on a thread of its own as the service runs it beside the writer:
+/// every [`TEXT_INDEX_EVERY`], the rows committed since, in runs of [`TEXT_INDEX_RUN`], into the
+/// search file. Once `stop` is set, it indexes what is left and returns.
+fn index_text(db: &Path, search: &Path, stop: &AtomicBool) -> Result<()> {
+    let conn = Connection::open(search)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute("ATTACH DATABASE ?1 AS m", [db.to_string_lossy()])?;
+    let mut indexed = 0i64;
+    loop {
+        let last = stop.load(Ordering::Relaxed);
+        let top: i64 = conn.query_row("SELECT coalesce(max(seq), 0) FROM m.messages", [], |r| r.get(0))?;
+        while indexed < top {
+            let upto = top.min(indexed + TEXT_INDEX_RUN);
+            conn.execute(
+                "INSERT INTO main.messages_text (rowid, text_folded) SELECT seq, text_folded FROM m.messages \
+                 WHERE seq > ?1 AND seq <= ?2 AND text_folded IS NOT NULL",
+                rusqlite::params![indexed, upto],
+            )?;
+            indexed = upto;
+        }
+        if last {
+            return Ok(());
+        }
+        std::thread::sleep(TEXT_INDEX_EVERY);
+    }
+}
+
 /// [`insert_loop`] for `--schema current`: per group, what the service's writer does in one
-/// transaction; every [`TEXT_INDEX_RUN`] rows, the text index's own transaction.
+/// transaction (the text index is filled beside it, see [`index_text`]).
 fn current_loop(db: &mut Connection, rows: &[Row], group: usize, duration: Duration) -> Result<Value> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let (mut next, mut created, mut indexed) = (0usize, 0usize, 0i64);
+    let (mut next, mut created) = (0usize, 0usize);
     let start = Instant::now();
     while start.elapsed() < duration && next + group <= rows.len() {
         let t = Instant::now();
@@ -312,16 +360,6 @@ fn current_loop(db: &mut Connection, rows: &[Row], group: usize, duration: Durat
         tx.commit()?;
         hist.saturating_record(t.elapsed().as_micros().max(1) as u64);
         next += group;
-        let last = next as i64;
-        if last - indexed >= TEXT_INDEX_RUN {
-            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute(
-                "INSERT INTO messages_text (rowid, text_folded) SELECT seq, text_folded FROM messages                  WHERE seq > ?1 AND seq <= ?2 AND text_folded IS NOT NULL",
-                rusqlite::params![indexed, last],
-            )?;
-            tx.commit()?;
-            indexed = last;
-        }
     }
     summarize(start.elapsed(), duration, &hist, group, next, created)
 }
@@ -391,7 +429,10 @@ mod tests {
             assert_eq!(one(&format!("SELECT sum(n) FROM message_counts WHERE span = {span}")), 2_500);
         }
         assert_eq!(one("SELECT count(*) FROM message_counts WHERE span = 1000000"), 90, "one bucket per second");
-        let indexed = one("SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"number\"'");
-        assert_eq!(indexed, 2_000, "the text index is filled in runs of 1,000");
+        let search = Connection::open(dir.0.join("c.db-search")).unwrap();
+        let indexed: i64 = search
+            .query_row("SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"number\"'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexed, 2_500, "the text index, in its own file, holds every row once the loop ends");
     }
 }

@@ -15,7 +15,7 @@ use super::convert::from_model;
 use super::counts::Tally;
 use super::entity::message::{Column, Entity, Model};
 use super::entity::{sender_count, status};
-use super::repository::{SqlMessages, unavailable};
+use super::repository::{SqlMessages, refused, unavailable};
 use super::text_index;
 use crate::domain::ports::RepoError;
 
@@ -39,7 +39,10 @@ impl SqlMessages {
             let ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
             text_index::forget(&self.db, &ids).await.map_err(unavailable)?;
         }
-        let deleted = self.remove_rows(&rows).await;
+        let deleted = match self.sync_search().await {
+            Ok(()) => self.remove_rows(&rows).await,
+            Err(e) => Err(e),
+        };
         let synced = match deleted {
             Ok(()) => crate::adapters::batching::BatchInsert::flush(self).await,
             Err(e) => Err(e),
@@ -49,6 +52,19 @@ impl SqlMessages {
             tracing::warn!(error = %e, "settling the search index after a deletion failed; retrying in the background");
         }
         synced.map(|()| rows.len() as u64)
+    }
+
+    /// Makes the index's forgetting durable before the rows leave `messages`: otherwise a power
+    /// cut could leave the index counting rows that are gone.
+    async fn sync_search(&self) -> Result<(), RepoError> {
+        let Some(wal) = self.search_wal.clone() else {
+            return Ok(());
+        };
+        match tokio::task::spawn_blocking(move || wal.sync()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(refused(format!("fsync of the search index's log failed: {e}"))),
+            Err(e) => Err(RepoError::Unavailable(format!("fsync of the search index's log did not run: {e}"))),
+        }
     }
 
     /// The rows' deletion from `messages`, with their counts, in one write transaction.

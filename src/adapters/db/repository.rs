@@ -40,6 +40,8 @@ pub struct SqlMessages {
     pub(super) writer: DatabaseConnection,
     /// The log to fsync after commits, when the writer's commits do not (see [`WalFile`]).
     pub(super) wal: Option<WalFile>,
+    /// Under full durability, the search file's log, synced after a deletion's first step.
+    pub(super) search_wal: Option<WalFile>,
     /// Held by each write transaction; the checkpointer takes it to pause writes.
     pub(super) gate: WriteGate,
     /// SQLite: held by the indexer's runs and by deletions, which write the search file.
@@ -83,6 +85,7 @@ impl SqlMessages {
             writer: db.clone(),
             db,
             wal: None,
+            search_wal: None,
             gate: WriteGate::default(),
             text_gate: TextGate::default(),
             maintenance: None,
@@ -99,7 +102,15 @@ impl SqlMessages {
     /// in a task of the current runtime.
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
         let (gate, text_gate, horizon) = (WriteGate::default(), TextGate::default(), Arc::<Horizon>::default());
-        let tasks = maintenance::spawn(db.clone(), gate.clone(), text_gate.clone(), Arc::clone(&horizon), policy);
+        let search_wal = WalFile::beside(&super::search_file::beside(writer.direct.path())).path();
+        let work = maintenance::Work {
+            db: db.clone(),
+            gate: gate.clone(),
+            text_gate: text_gate.clone(),
+            horizon: Arc::clone(&horizon),
+            search_wal,
+        };
+        let tasks = maintenance::spawn(work, policy);
         let maintenance = Some(Arc::new(StopOnDrop(tasks)));
         let horizon = Some(horizon);
         let (deleted, scans, search_totals) = (Arc::default(), ScanGate::default(), Arc::default());
@@ -110,6 +121,7 @@ impl SqlMessages {
         Self {
             db,
             writer: writer.conn,
+            search_wal: writer.wal.as_ref().map(|w| WalFile::beside(&super::search_file::beside(&w.database()))),
             wal: writer.wal,
             gate,
             text_gate,

@@ -66,8 +66,10 @@ pub fn prepare(path: &Path) -> rusqlite::Result<()> {
 }
 
 /// Attaches the search file to a new pooled connection: the file at `path`, or for an in-memory
-/// database a private one, created here. Every commit into the file is synced before it returns,
-/// since a deletion must have left the index before it leaves `messages` (see `text_index`).
+/// database a private one, created here. Commits do not fsync: a power cut may take back the
+/// last runs of the indexer, with their progress, which are then run again. The one commit that
+/// must be durable, a deletion's first step, is made so by an fsync of the file's log after it
+/// (see `delete`), which keeps the indexer's syncs from queueing at the disk with the writer's.
 ///
 /// # Errors
 /// The file cannot be attached.
@@ -77,7 +79,7 @@ pub async fn attach(conn: &mut SqliteConnection, path: Option<&Path>) -> Result<
         None => ":memory:",
     };
     sqlx::query("ATTACH DATABASE ? AS search").bind(name).execute(&mut *conn).await?;
-    sqlx::raw_sql("PRAGMA search.synchronous = FULL").execute(&mut *conn).await?;
+    sqlx::raw_sql("PRAGMA search.synchronous = NORMAL").execute(&mut *conn).await?;
     if path.is_none() {
         sqlx::raw_sql(sqlx::AssertSqlSafe(tables(SCHEMA))).execute(&mut *conn).await?;
     }
