@@ -11,7 +11,6 @@
 //! log passes a size, the task pauses the writer between two groups (the write gate) and copies
 //! what the last pass missed, a short step since that pass took most of it.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,21 +76,18 @@ pub async fn pass(db: &DatabaseConnection, gate: &WriteGate, policy: CheckpointP
     checkpoint(db).await
 }
 
-/// One pass over the search file's log at `wal` (see `search_file`). The indexer's own commits
-/// checkpoint it as it passes SQLite's threshold (1,000 pages), off the write path; a pass here
-/// runs only once the log is past the policy's length, which readers holding it can cause, and
-/// then waits for them (`RESTART`, under the busy timeout) rather than pausing anything: only
-/// the indexer and deletions write there, and no request waits on them. A checkpoint every pass
-/// would cost two fsyncs each time, queueing at the disk with the writer's.
+/// One pass over the search file's log (see `search_file`): passive, and past the policy's length
+/// one that waits for readers (`RESTART`, under the busy timeout) rather than pausing anything.
+/// Only the indexer and deletions write there, and only deletions wait for it, at most that long.
 ///
 /// # Errors
 /// The database cannot be reached.
-pub async fn search_pass(db: &DatabaseConnection, wal: &Path, policy: CheckpointPolicy) -> Result<(), DbErr> {
-    let length = std::fs::metadata(wal).map_or(0, |m| m.len());
-    if length < u64::try_from(policy.reuse_at_pages).unwrap_or(u64::MAX).saturating_mul(4_096) {
-        return Ok(());
+pub async fn search_pass(db: &DatabaseConnection, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
+    let state = checkpoint_of(db, "PRAGMA search.wal_checkpoint(PASSIVE)").await?;
+    if state.logged < policy.reuse_at_pages {
+        return Ok(state);
     }
-    checkpoint_of(db, "PRAGMA search.wal_checkpoint(RESTART)").await.map(drop)
+    checkpoint_of(db, "PRAGMA search.wal_checkpoint(RESTART)").await
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! stored since the last run for `q`, and checkpoint the log. Two tasks, since the index lives in
 //! a file of its own: a long backlog of indexing never delays a checkpoint, nor the other way round.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -20,23 +19,20 @@ pub struct Work {
     pub text_gate: TextGate,
     /// Up to which row the log is synced.
     pub horizon: Arc<Horizon>,
-    /// The search file's log.
-    pub search_wal: PathBuf,
 }
 
 /// The two tasks; they run until aborted.
 pub fn spawn(work: Work, policy: CheckpointPolicy) -> [JoinHandle<()>; 2] {
-    let Work { db, gate, text_gate, horizon, search_wal } = work;
+    let Work { db, gate, text_gate, horizon } = work;
     let indexer = every(policy, {
         let db = db.clone();
         move || {
             let (db, text_gate, horizon) = (db.clone(), Arc::clone(&text_gate), Arc::clone(&horizon));
-            let search_wal = search_wal.clone();
             async move {
                 if let Err(e) = text_index::catch_up(&db, &text_gate, horizon.durable()).await {
                     tracing::warn!(error = %e, "indexing recent messages for search failed; retrying on the next pass");
                 }
-                if let Err(e) = checkpoint::search_pass(&db, &search_wal, policy).await {
+                if let Err(e) = checkpoint::search_pass(&db, policy).await {
                     tracing::warn!(error = %e, "checkpointing the search index failed; retrying on the next pass");
                 }
             }

@@ -52,6 +52,9 @@ pub struct SqlMessages {
     pub(super) horizon: Option<Arc<Horizon>>,
     /// Rows deleted since start-up.
     deleted: Arc<std::sync::atomic::AtomicU64>,
+    /// SQLite: bumped when a deletion failed after taking its rows out of the text index, so that
+    /// no search total or profile counted meanwhile is used again.
+    pub(super) index_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Searches that scan every row take turns.
     scans: ScanGate,
     /// SQLite: totals of searches, brought up to date rather than recounted.
@@ -91,6 +94,7 @@ impl SqlMessages {
             maintenance: None,
             horizon: None,
             deleted: Arc::default(),
+            index_epoch: Arc::default(),
             scans: ScanGate::default(),
             search_totals: Arc::default(),
             search_profiles: Arc::default(),
@@ -102,13 +106,11 @@ impl SqlMessages {
     /// in a task of the current runtime.
     pub(crate) fn with_writer(db: DatabaseConnection, writer: SqliteWriter, policy: CheckpointPolicy) -> Self {
         let (gate, text_gate, horizon) = (WriteGate::default(), TextGate::default(), Arc::<Horizon>::default());
-        let search_wal = WalFile::beside(&super::search_file::beside(writer.direct.path())).path();
         let work = maintenance::Work {
             db: db.clone(),
             gate: gate.clone(),
             text_gate: text_gate.clone(),
             horizon: Arc::clone(&horizon),
-            search_wal,
         };
         let tasks = maintenance::spawn(work, policy);
         let maintenance = Some(Arc::new(StopOnDrop(tasks)));
@@ -128,6 +130,7 @@ impl SqlMessages {
             maintenance,
             horizon,
             deleted,
+            index_epoch: Arc::default(),
             scans,
             search_totals,
             search_profiles,
@@ -425,6 +428,8 @@ impl MessageRepository for SqlMessages {
         let scanning = ScanGate::needed(filter) && (!profiled || filter.text.as_ref().is_some_and(unprofiled));
         let _turn = if scanning { Some(self.scans.turn().await?) } else { None };
         let scans = (!scanning).then_some(&self.scans);
+        // Read before the snapshot is taken (see `delete_where`).
+        let epoch = self.index_epoch.load(std::sync::atomic::Ordering::Acquire);
         // One snapshot, so `total` and the rows agree.
         let txn = snapshot(&self.db).await.map_err(unavailable)?;
         let phrase = match (self.db.get_database_backend(), &filter.text) {
@@ -439,7 +444,7 @@ impl MessageRepository for SqlMessages {
         };
         // SQLite: a search's total remembered from an earlier snapshot, brought up to this one.
         let mark = match (self.db.get_database_backend(), &filter.text) {
-            (DbBackend::Sqlite, Some(_)) => Some(search_totals::mark(&txn).await.map_err(unavailable)?),
+            (DbBackend::Sqlite, Some(_)) => Some(search_totals::mark(&txn, epoch).await.map_err(unavailable)?),
             _ => None,
         };
         // A search alone or beside `since`: its matches' profile answers.

@@ -21,7 +21,7 @@ use sea_orm::sqlx::{self, SqliteConnection};
 pub const SCHEMA: &str = "search";
 
 /// Bumped when the file's layout changes; a file of another version is emptied and rebuilt.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 
 /// The file beside the database at `db`.
 pub fn beside(db: &Path) -> PathBuf {
@@ -38,8 +38,10 @@ fn tables(schema: &str) -> String {
         "CREATE VIRTUAL TABLE IF NOT EXISTS {schema}.messages_text USING fts5(\
              text_folded, content='', contentless_delete=1, tokenize='trigram case_sensitive 1'); \
          CREATE TABLE IF NOT EXISTS {schema}.text_index_progress (\
-             id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL, erased INTEGER NOT NULL); \
-         INSERT OR IGNORE INTO {schema}.text_index_progress (id, indexed_upto, erased) VALUES (1, 0, 0); \
+             id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL, erased INTEGER NOT NULL, \
+             erased_after INTEGER NOT NULL); \
+         INSERT OR IGNORE INTO {schema}.text_index_progress (id, indexed_upto, erased, erased_after) \
+             VALUES (1, 0, 0, 0); \
          CREATE TABLE IF NOT EXISTS {schema}.text_unindexed (rowid INTEGER PRIMARY KEY); \
          PRAGMA {schema}.user_version = {VERSION};"
     )

@@ -300,7 +300,7 @@ impl SearchProfiles {
     /// The newest profile of `q` that `at` can be brought to.
     fn kept(&self, q: &TextQuery, at: Mark) -> Option<Arc<Profile>> {
         let kept = self.profiles.lock().ok()?;
-        kept.get(q.folded())?.iter().rev().find(|p| p.at.erased == at.erased && p.at.top <= at.top).cloned()
+        kept.get(q.folded())?.iter().rev().find(|p| p.at.leads_to(at)).cloned()
     }
 
     /// How many matches `q` had in a kept profile `at` can be brought to: at most as many as it
@@ -344,7 +344,7 @@ impl SearchProfiles {
             kept.clear();
         }
         let versions = kept.entry(q.folded().to_owned()).or_default();
-        versions.retain(|p| p.at.erased == at.erased && p.at.top != at.top);
+        versions.retain(|p| p.at.erased == at.erased && p.at.epoch == at.epoch && p.at.top != at.top);
         let place = versions.partition_point(|p| p.at.top < at.top);
         versions.insert(place, Arc::new(Profile { at, points }));
         if versions.len() > VERSIONS {

@@ -29,17 +29,27 @@ pub(super) struct Mark {
     pub(super) top: i64,
     /// Deletions committed before it.
     pub(super) erased: i64,
+    /// Deletions that failed after taking their rows out of the text index, before it began
+    /// (see `SqlMessages::index_epoch`): a search meanwhile missed those rows.
+    pub(super) epoch: u64,
+}
+
+impl Mark {
+    /// Whether what was counted at `self` can be brought up to `at`.
+    pub(super) fn leads_to(&self, at: Mark) -> bool {
+        self.erased == at.erased && self.epoch == at.epoch && self.top <= at.top
+    }
 }
 
 /// Reads where the snapshot of `txn` stands.
 ///
 /// # Errors
 /// The database cannot be read.
-pub(super) async fn mark(txn: &DatabaseTransaction) -> Result<Mark, DbErr> {
+pub(super) async fn mark(txn: &DatabaseTransaction, epoch: u64) -> Result<Mark, DbErr> {
     let top = super::feed::last_rowid(txn).await?;
     let erased =
         sqlite_scalar(txn, "SELECT n FROM message_counts WHERE span = ? AND start = 0", vec![ERASED.into()]).await?;
-    Ok(Mark { top, erased })
+    Ok(Mark { top, erased, epoch })
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +81,7 @@ impl SearchTotals {
         at: Mark,
     ) -> Result<Option<u64>, DbErr> {
         let known = self.0.lock().map_or(None, |m| m.get(&key(filter)).copied());
-        let Some(known) = known.filter(|k| k.at.erased == at.erased && k.at.top <= at.top) else {
+        let Some(known) = known.filter(|k| k.at.leads_to(at)) else {
             return Ok(None);
         };
         if known.at.top == at.top {
