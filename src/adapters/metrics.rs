@@ -107,7 +107,7 @@ impl Metrics {
         ));
         let database_bytes = defined(IntGauge::new(
             "database_bytes",
-            "Bytes the SQLite database and its log take on disk, read at scrape time",
+            "Bytes the SQLite database, its search-index file and their logs take on disk, read at scrape time",
         ));
         let messages_stored = defined(IntGauge::new("messages_stored", "Messages in storage, read at scrape time"));
         let build_info = defined(IntGaugeVec::new(

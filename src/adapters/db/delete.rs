@@ -173,6 +173,7 @@ mod tests {
     use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::repository::sqlite_scalar;
     use crate::adapters::db::test_support::{BY_HAND, group, open};
+    use crate::adapters::db::wal::WalFile;
     use crate::domain::message::MessageId;
     use crate::domain::ports::MessageRepository;
 
@@ -192,6 +193,24 @@ mod tests {
         assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 2, "their index entries are gone");
         // FTS5's check of its own structure: the deletions left it whole.
         conn.execute_unprepared("INSERT INTO messages_text (messages_text) VALUES ('integrity-check')").await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_fsync_of_the_search_log_refuses_the_deletion_and_shows_in_readiness() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_conn, mut repo) = open(&dir.path().join("f.db"), BY_HAND).await;
+        repo.insert_batch(group(0, 4)).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
+        assert!(repo.ready().await.is_ok());
+        // A log under a plain file cannot be opened (ENOTDIR): it stands in for a failed fsync.
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"").unwrap();
+        repo.search_wal = Some(WalFile::beside(&plain.join("f.db-search")));
+        let id = MessageId::parse("m-000001").unwrap();
+        assert!(repo.delete(&id).await.is_err(), "a deletion whose first step is not durable is refused");
+        assert!(repo.get(&id).await.unwrap().is_some(), "and nothing was deleted");
+        assert!(repo.ready().await.is_err(), "readiness shows that a restart is needed");
     }
 }
 

@@ -555,7 +555,9 @@ impl MessageRepository for SqlMessages {
     fn storage_bytes(&self) -> Option<u64> {
         let path = self.wal.as_ref().map(WalFile::database)?;
         let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        Some(size(&path) + size(&WalFile::beside(&path).path()))
+        let search = super::search_file::beside(&path);
+        let files = [WalFile::beside(&path).path(), WalFile::beside(&search).path(), search, path];
+        Some(files.iter().map(|p| size(p)).sum())
     }
 
     async fn get(&self, message_id: &MessageId) -> Result<Option<StoredMessage>, RepoError> {
@@ -598,6 +600,9 @@ impl MessageRepository for SqlMessages {
         use migration::MigratorTrait;
         if self.wal.as_ref().is_some_and(WalFile::has_failed) {
             return Err(RepoError::Unavailable("an fsync of the write-ahead log failed; restart the service".into()));
+        }
+        if self.search_wal.as_ref().is_some_and(WalFile::has_failed) {
+            return Err(RepoError::Unavailable("an fsync of the search file's log failed; restart the service".into()));
         }
         self.db.ping().await.map_err(unavailable)?;
         let pending = migration::Migrator::get_pending_migrations_read_only(&self.db)

@@ -283,6 +283,25 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_storage_reported_includes_the_search_file_and_its_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_conn, repo) = open(&dir.path().join("s.db"), BY_HAND).await;
+        repo.insert_batch(group(0, 500)).await.unwrap();
+        repo.flush().await.unwrap();
+        repo.index_text().await.unwrap();
+        let on_disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| matches!(e.file_name().to_str(), Some("s.db" | "s.db-wal" | "s.db-search" | "s.db-search-wal")))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        let search = std::fs::metadata(search_file::beside(&dir.path().join("s.db"))).unwrap().len()
+            + std::fs::metadata(dir.path().join("s.db-search-wal")).map_or(0, |m| m.len());
+        assert!(search > 0, "the index was written to its file");
+        assert_eq!(repo.storage_bytes(), Some(on_disk));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_deletion_stopped_halfway_is_settled_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
