@@ -11,6 +11,7 @@ mod m20250120_000001_real_providers;
 mod m20250121_000001_feed_order;
 mod m20250122_000001_maintained_counts;
 mod m20250123_000001_search_file;
+mod m20250124_000001_database_identity;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20250121_000001_feed_order::Migration),
             Box::new(m20250122_000001_maintained_counts::Migration),
             Box::new(m20250123_000001_search_file::Migration),
+            Box::new(m20250124_000001_database_identity::Migration),
         ]
     }
 }

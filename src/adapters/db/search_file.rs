@@ -8,8 +8,9 @@
 //! files, so queries name `messages_text` as before.
 //!
 //! The file holds only what can be rebuilt from `messages`: the index (contentless, so the text is
-//! stored once, in `messages`), how far it reaches, and the rows a deletion is taking out. Deleted
-//! or left behind by a restore, it is built again (see `text_index`).
+//! stored once, in `messages`), how far it reaches, the token of the database it was built from,
+//! and the rows a deletion is taking out. Deleted, left behind by a restore or beside another
+//! database, it is built again (see `text_index`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,8 +21,13 @@ use sea_orm::sqlx::{self, SqliteConnection};
 /// The name the file is attached under.
 pub const SCHEMA: &str = "search";
 
-/// Bumped when the file's layout changes; a file of another version is emptied and rebuilt.
-const VERSION: i64 = 2;
+/// Bumped when the file's layout changes; a file of another version is emptied and rebuilt, but
+/// for [`STAMPLESS`], which gains the column.
+const VERSION: i64 = 3;
+
+/// The version before the database's token was recorded: its files get an empty `database_id`,
+/// which the next start fills in with the token of the database beside it.
+const STAMPLESS: i64 = 2;
 
 /// The file beside the database at `db`.
 pub fn beside(db: &Path) -> PathBuf {
@@ -39,7 +45,7 @@ fn tables(schema: &str) -> String {
              text_folded, content='', contentless_delete=1, tokenize='trigram case_sensitive 1'); \
          CREATE TABLE IF NOT EXISTS {schema}.text_index_progress (\
              id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL, erased INTEGER NOT NULL, \
-             erased_after INTEGER NOT NULL); \
+             erased_after INTEGER NOT NULL, database_id BLOB); \
          INSERT OR IGNORE INTO {schema}.text_index_progress (id, indexed_upto, erased, erased_after) \
              VALUES (1, 0, 0, 0); \
          CREATE TABLE IF NOT EXISTS {schema}.text_unindexed (rowid INTEGER PRIMARY KEY); \
@@ -47,7 +53,8 @@ fn tables(schema: &str) -> String {
     )
 }
 
-/// Creates the file at `path`, or brings one of another version to this one by emptying it.
+/// Creates the file at `path`, or brings one of another version to this one: by adding the
+/// column for [`STAMPLESS`], by emptying it for any other.
 /// Blocking; runs once, before any pooled connection attaches the file.
 ///
 /// # Errors
@@ -56,7 +63,11 @@ pub fn prepare(path: &Path) -> rusqlite::Result<()> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if version != 0 && version != VERSION {
+    if version == STAMPLESS {
+        conn.execute_batch(&format!(
+            "BEGIN; ALTER TABLE text_index_progress ADD COLUMN database_id BLOB; PRAGMA user_version = {VERSION}; COMMIT;"
+        ))?;
+    } else if version != 0 && version != VERSION {
         tracing::warn!(version, "the search index file is of another version; rebuilding it");
         conn.execute_batch(
             "DROP TABLE IF EXISTS messages_text; DROP TABLE IF EXISTS text_index_progress; \
@@ -120,5 +131,27 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let upto: i64 = conn.query_row("SELECT indexed_upto FROM text_index_progress", [], |r| r.get(0)).unwrap();
         assert_eq!(upto, 5);
+    }
+
+    #[test]
+    fn a_file_from_before_the_token_keeps_its_index_and_gains_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db-search");
+        prepare(&path).unwrap();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "ALTER TABLE text_index_progress DROP COLUMN database_id; \
+                 UPDATE text_index_progress SET indexed_upto = 7; PRAGMA user_version = {STAMPLESS};"
+            ))
+            .unwrap();
+        }
+        prepare(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let (upto, id): (i64, Option<Vec<u8>>) = conn
+            .query_row("SELECT indexed_upto, database_id FROM text_index_progress", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!((upto, id, version), (7, None, VERSION));
     }
 }

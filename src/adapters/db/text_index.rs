@@ -136,10 +136,12 @@ pub async fn settle(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// At start-up, before any search: finishes a deletion that stopped halfway, and empties the index
-/// when it does not belong to these messages: it reaches past the highest rowid ever given (the
-/// database was restored from an older copy), or `messages` has seen deletions it was not told
-/// of (with one noted, `messages` must stand where it stood before that deletion or after it).
-/// Returns whether it emptied the index, which is then built again in the background.
+/// when it does not belong to these messages: it was built from another database (its token
+/// differs), it reaches past the highest rowid ever given (the database was restored from an
+/// older copy, or a cut took back rows `synchronous=normal` had indexed), or `messages` has seen
+/// deletions it was not told of (with one noted, `messages` must stand where it stood before that
+/// deletion or after it). Returns whether it emptied the index, which is then built again in the
+/// background.
 ///
 /// # Errors
 /// The database cannot be reached.
@@ -147,7 +149,8 @@ pub async fn reconcile(db: &DatabaseConnection, gate: &TextGate) -> Result<bool,
     let _turn = gate.lock().await;
     let txn = db.begin().await?;
     let check = format!(
-        "SELECT indexed_upto > coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = 'messages'), 0) \
+        "SELECT database_id IS NOT NULL AND database_id IS NOT (SELECT token FROM main.database_identity) \
+             OR indexed_upto > coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = 'messages'), 0) \
              OR CASE WHEN EXISTS (SELECT 1 FROM text_unindexed) THEN {0} NOT IN (erased, erased_after) \
                 ELSE {0} <> erased END \
          FROM text_index_progress",
@@ -160,6 +163,10 @@ pub async fn reconcile(db: &DatabaseConnection, gate: &TextGate) -> Result<bool,
         let reset = format!("UPDATE text_index_progress SET indexed_upto = 0, erased = {}", main_erased());
         txn.execute_unprepared(&reset).await?;
     }
+    // A file from before tokens were recorded is taken as this database's: it was built beside it.
+    let stamp = "UPDATE text_index_progress SET database_id = (SELECT token FROM main.database_identity) \
+                 WHERE database_id IS NOT (SELECT token FROM main.database_identity)";
+    txn.execute_unprepared(stamp).await?;
     txn.commit().await?;
     settle(db).await?;
     Ok(stale)
@@ -364,17 +371,24 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_index_of_other_messages_is_emptied_and_built_again() {
         let dir = tempfile::tempdir().unwrap();
-        let (big, small) = (dir.path().join("big.db"), dir.path().join("small.db"));
-        for (path, n) in [(&big, 60), (&small, 20)] {
-            let (conn, repo) = open(path, BY_HAND).await;
-            repo.insert_batch(group(100, n)).await.unwrap();
+        let (small, backup) = (dir.path().join("app.db"), dir.path().join("backup.db"));
+        let mut wal = small.clone().into_os_string();
+        wal.push("-wal");
+        for (first, n) in [(100, 20), (120, 40)] {
+            let (conn, repo) = open(&small, BY_HAND).await;
+            repo.insert_batch(group(first, n)).await.unwrap();
             repo.flush().await.unwrap();
             repo.index_text().await.unwrap();
             repo.close().await.unwrap();
             conn.close().await.unwrap();
+            assert!(!std::path::Path::new(&wal).exists(), "a log left after a clean stop");
+            if first == 100 {
+                std::fs::copy(&small, &backup).unwrap();
+            }
         }
-        // A database restored beside a newer index: the index reaches past any row it has.
-        std::fs::copy(search_file::beside(&big), search_file::beside(&small)).unwrap();
+        // The same database restored from its older copy beside the newer index: the tokens
+        // agree, but the index reaches past any row the copy has.
+        std::fs::copy(&backup, &small).unwrap();
         let (conn, repo) = open(&small, BY_HAND).await;
         assert_eq!(progress(&conn).await, (0, 0));
         let want = |n: usize| -> Vec<String> {
@@ -400,5 +414,41 @@ mod tests {
         assert_eq!(search(&repo, "needle").await.0, want(20));
         assert_eq!(repo.index_text().await.unwrap(), 20);
         assert_eq!(search(&repo, "needle").await.0, want(20));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_index_built_from_another_database_is_emptied_even_where_its_rows_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (other, this) = (dir.path().join("other.db"), dir.path().join("this.db"));
+        for (path, first, n) in [(&other, 100, 20), (&this, 300, 60)] {
+            let (conn, repo) = open(path, BY_HAND).await;
+            repo.insert_batch(group(first, n)).await.unwrap();
+            repo.flush().await.unwrap();
+            repo.index_text().await.unwrap();
+            repo.close().await.unwrap();
+            conn.close().await.unwrap();
+        }
+        let want: Vec<String> =
+            (300..360).filter(|i| text(*i).to_lowercase().contains("needle")).map(|i| format!("m-{i:06}")).collect();
+        // Fewer rows than this database has and no deletions in either: only the token tells.
+        std::fs::copy(search_file::beside(&other), search_file::beside(&this)).unwrap();
+        let (conn, repo) = open(&this, BY_HAND).await;
+        assert_eq!(progress(&conn).await, (0, 0));
+        assert_eq!(search(&repo, "needle").await.0, want);
+        assert_eq!(repo.index_text().await.unwrap(), 60);
+        assert_eq!(search(&repo, "needle").await.0, want);
+        intact(&conn).await;
+
+        // A file from before tokens were recorded is kept, and stamped with this database's.
+        conn.execute_unprepared("UPDATE search.text_index_progress SET database_id = NULL").await.unwrap();
+        repo.close().await.unwrap();
+        conn.close().await.unwrap();
+        let (conn, repo) = open(&this, BY_HAND).await;
+        assert_eq!(progress(&conn).await, (60, 0));
+        let same = "SELECT database_id = (SELECT token FROM main.database_identity) FROM search.text_index_progress";
+        assert_eq!(sqlite_scalar(&conn, same, Vec::new()).await.unwrap(), 1);
+        assert_eq!(search(&repo, "needle").await.0, want);
+        repo.close().await.unwrap();
+        conn.close().await.unwrap();
     }
 }
