@@ -11,6 +11,7 @@ mod export;
 mod feed;
 mod maintenance;
 mod match_points;
+mod new_file;
 mod nodelay;
 mod repository;
 mod row_times;
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, TransactionTrait};
 
 pub use checkpoint::CheckpointPolicy;
@@ -73,12 +74,15 @@ pub async fn connect(config: &DbConfig) -> Result<DatabaseConnection, DbErr> {
     let size = if config.target == DatabaseTarget::SqliteMemory { 1 } else { config.max_connections.max(1) };
     let options = pool_options(config, size, Role::Shared)?;
     if let DatabaseTarget::SqliteFile(path) = &config.target {
-        let search = search_file::beside(path);
-        let shown = search.display().to_string();
-        tokio::task::spawn_blocking(move || search_file::prepare(&search))
-            .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?
-            .map_err(|e| DbErr::Custom(format!("cannot open the search index file {shown}: {e}")))?;
+        let (file, search) = (path.clone(), search_file::beside(path));
+        let (shown, shown_search) = (file.display().to_string(), search.display().to_string());
+        tokio::task::spawn_blocking(move || {
+            new_file::create(&file).map_err(|e| format!("cannot create the database {shown}: {e}"))?;
+            search_file::prepare(&search).map_err(|e| format!("cannot open the search index file {shown_search}: {e}"))
+        })
+        .await
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .map_err(DbErr::Custom)?;
     }
     Database::connect(options).await
 }
@@ -145,10 +149,8 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
 fn sqlite_options(options: SqliteConnectOptions, full_sync: bool, cache_mib: u32) -> SqliteConnectOptions {
     let synchronous = if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
     options
+        // A new file is made with incremental auto-vacuum before any pool opens it (`new_file`).
         .create_if_missing(true)
-        // Takes effect in a new file only: deleted rows' pages can then be handed back to the
-        // file system by `incremental_vacuum` (an older file reuses them instead).
-        .auto_vacuum(SqliteAutoVacuum::Incremental)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(synchronous)
         .busy_timeout(Duration::from_secs(5))
@@ -269,7 +271,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 #[cfg(test)]
 mod tests {
-    use super::test_support::{BY_HAND, open};
+    use super::test_support::{BY_HAND, file_config, open};
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,5 +281,32 @@ mod tests {
         // SQLite's own default is 0: no limit.
         let limit = repository::sqlite_scalar(&conn, "PRAGMA soft_heap_limit", Vec::new()).await.unwrap();
         assert_eq!(limit, i64::from(DbConfig::DEFAULT_SQLITE_CACHE_MIB) << 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn opening_pooled_connections_writes_nothing_to_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quiet.db");
+        let config = file_config(&path, 4);
+        let conn = connect(&config).await.unwrap();
+        migrate(&conn).await.unwrap();
+        conn.close().await.unwrap();
+        // `data_version` changes when another connection commits to the file.
+        let watcher = rusqlite::Connection::open(&path).unwrap();
+        let version = || watcher.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).unwrap();
+        let before = version();
+        let conn = connect(&config).await.unwrap();
+        // Each open transaction holds a connection of its own, so four are opened.
+        let mut open = Vec::new();
+        for _ in 0..4 {
+            let txn = conn.begin().await.unwrap();
+            assert_eq!(repository::sqlite_scalar(&txn, "SELECT count(*) FROM messages", Vec::new()).await.unwrap(), 0);
+            open.push(txn);
+        }
+        drop(open);
+        assert_eq!(version(), before, "a connection committed on opening");
+        let vacuum = repository::sqlite_scalar(&conn, "PRAGMA auto_vacuum", Vec::new()).await.unwrap();
+        assert_eq!(vacuum, 2, "a new file hands deleted rows' pages back");
+        conn.close().await.unwrap();
     }
 }

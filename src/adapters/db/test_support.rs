@@ -13,17 +13,22 @@ use crate::domain::timestamp::Timestamp;
 /// Background passes that never come in a test's time: it indexes and checkpoints by hand.
 pub const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 4_096 };
 
-/// A migrated, fully durable SQLite file at `path`: its shared pool, and the repository the app
-/// would build over it, whose background work runs by `policy`.
-pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection, SqlMessages) {
-    let config = DbConfig {
+/// A fully durable SQLite file at `path` with a pool of `max_connections`.
+pub fn file_config(path: &Path, max_connections: u32) -> DbConfig {
+    DbConfig {
         target: DatabaseTarget::SqliteFile(path.to_owned()),
-        max_connections: 2,
+        max_connections,
         connect_timeout: Duration::from_secs(5),
         acquire_timeout: Duration::from_secs(5),
         sqlite_full_sync: true,
         sqlite_cache_mib: DbConfig::DEFAULT_SQLITE_CACHE_MIB,
-    };
+    }
+}
+
+/// A migrated, fully durable SQLite file at `path`: its shared pool, and the repository the app
+/// would build over it, whose background work runs by `policy`.
+pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection, SqlMessages) {
+    let config = file_config(path, 2);
     let conn = connect(&config).await.unwrap();
     migrate(&conn).await.unwrap();
     let repo = repository(conn.clone(), &config, policy).await.unwrap();
