@@ -170,9 +170,8 @@ async fn remove(txn: &DatabaseTransaction, rows: &[Model]) -> Result<(), DbErr> 
 mod tests {
     use sea_orm::ConnectionTrait;
 
-    use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::repository::sqlite_scalar;
-    use crate::adapters::db::test_support::{BY_HAND, group, open};
+    use crate::adapters::db::test_support::{BY_HAND, open, store_indexed};
     use crate::adapters::db::wal::WalFile;
     use crate::domain::message::MessageId;
     use crate::domain::ports::MessageRepository;
@@ -181,9 +180,7 @@ mod tests {
     async fn an_erased_message_leaves_no_entry_in_the_text_index() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, repo) = open(&dir.path().join("d.db"), BY_HAND).await;
-        repo.insert_batch(group(0, 14)).await.unwrap();
-        repo.flush().await.unwrap();
-        repo.index_text().await.unwrap();
+        store_indexed(&repo, 0, 14).await;
         let indexed = "SELECT count(*) FROM messages_text WHERE messages_text MATCH '\"needle\"'";
         assert_eq!(sqlite_scalar(&conn, indexed, Vec::new()).await.unwrap(), 4);
         // Messages 0, 3, 7 and 10 hold "needle"; 0 and 3 go.
@@ -199,9 +196,7 @@ mod tests {
     async fn a_failed_fsync_of_the_search_log_refuses_the_deletion_and_shows_in_readiness() {
         let dir = tempfile::tempdir().unwrap();
         let (_conn, mut repo) = open(&dir.path().join("f.db"), BY_HAND).await;
-        repo.insert_batch(group(0, 4)).await.unwrap();
-        repo.flush().await.unwrap();
-        repo.index_text().await.unwrap();
+        store_indexed(&repo, 0, 4).await;
         assert!(repo.ready().await.is_ok());
         // A log under a plain file cannot be opened (ENOTDIR): it stands in for a failed fsync.
         let plain = dir.path().join("plain");

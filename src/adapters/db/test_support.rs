@@ -35,6 +35,14 @@ pub async fn open(path: &Path, policy: CheckpointPolicy) -> (DatabaseConnection,
     (conn, repo)
 }
 
+/// Stores messages `first..first + n` (see [`group`]), syncs their log and indexes them.
+pub async fn store_indexed(repo: &SqlMessages, first: usize, n: usize) {
+    use crate::adapters::batching::BatchInsert;
+    repo.insert_batch(group(first, n)).await.unwrap();
+    repo.flush().await.unwrap();
+    repo.index_text().await.unwrap();
+}
+
 /// The text of message `i`: every seventh one holds "needle", in varying case.
 pub fn text(i: usize) -> String {
     let word = match i % 7 {

@@ -46,6 +46,9 @@ pub async fn indexed_upto(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     row.try_get_by_index(0)
 }
 
+/// The token of the database `messages` lives in, as an SQL expression.
+const MAIN_TOKEN: &str = "(SELECT token FROM main.database_identity)";
+
 /// How many deletions `messages` has seen, as an SQL expression.
 fn main_erased() -> String {
     format!("coalesce((SELECT n FROM main.message_counts WHERE span = {ERASED} AND start = 0), 0)")
@@ -149,12 +152,12 @@ pub async fn reconcile(db: &DatabaseConnection, gate: &TextGate) -> Result<bool,
     let _turn = gate.lock().await;
     let txn = db.begin().await?;
     let check = format!(
-        "SELECT database_id IS NOT NULL AND database_id IS NOT (SELECT token FROM main.database_identity) \
+        "SELECT database_id IS NOT NULL AND database_id IS NOT {MAIN_TOKEN} \
              OR indexed_upto > coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = 'messages'), 0) \
-             OR CASE WHEN EXISTS (SELECT 1 FROM text_unindexed) THEN {0} NOT IN (erased, erased_after) \
-                ELSE {0} <> erased END \
+             OR CASE WHEN EXISTS (SELECT 1 FROM text_unindexed) THEN {erased} NOT IN (erased, erased_after) \
+                ELSE {erased} <> erased END \
          FROM text_index_progress",
-        main_erased()
+        erased = main_erased()
     );
     let stale = sqlite_scalar(&txn, &check, Vec::new()).await? != 0;
     if stale {
@@ -164,9 +167,9 @@ pub async fn reconcile(db: &DatabaseConnection, gate: &TextGate) -> Result<bool,
         txn.execute_unprepared(&reset).await?;
     }
     // A file from before tokens were recorded is taken as this database's: it was built beside it.
-    let stamp = "UPDATE text_index_progress SET database_id = (SELECT token FROM main.database_identity) \
-                 WHERE database_id IS NOT (SELECT token FROM main.database_identity)";
-    txn.execute_unprepared(stamp).await?;
+    let stamp =
+        format!("UPDATE text_index_progress SET database_id = {MAIN_TOKEN} WHERE database_id IS NOT {MAIN_TOKEN}");
+    txn.execute_unprepared(&stamp).await?;
     txn.commit().await?;
     settle(db).await?;
     Ok(stale)
@@ -179,7 +182,7 @@ mod tests {
     use super::*;
     use crate::adapters::batching::BatchInsert;
     use crate::adapters::db::search_file;
-    use crate::adapters::db::test_support::{BY_HAND, group, open, text};
+    use crate::adapters::db::test_support::{BY_HAND, group, open, store_indexed, text};
     use crate::domain::message::MessageId;
     use crate::domain::ports::MessageRepository;
     use crate::domain::query::{Page, RawListQuery};
@@ -219,6 +222,14 @@ mod tests {
     }
 
     /// FTS5's own check of the index's structure.
+    /// A database at `path` holding messages `first..first + n`, indexed, and stopped cleanly.
+    async fn filled(path: &std::path::Path, first: usize, n: usize) {
+        let (conn, repo) = open(path, BY_HAND).await;
+        store_indexed(&repo, first, n).await;
+        repo.close().await.unwrap();
+        conn.close().await.unwrap();
+    }
+
     async fn intact(conn: &DatabaseConnection) {
         conn.execute_unprepared("INSERT INTO messages_text (messages_text) VALUES ('integrity-check')").await.unwrap();
     }
@@ -293,9 +304,7 @@ mod tests {
     async fn the_storage_reported_includes_the_search_file_and_its_log() {
         let dir = tempfile::tempdir().unwrap();
         let (_conn, repo) = open(&dir.path().join("s.db"), BY_HAND).await;
-        repo.insert_batch(group(0, 500)).await.unwrap();
-        repo.flush().await.unwrap();
-        repo.index_text().await.unwrap();
+        store_indexed(&repo, 0, 500).await;
         let on_disk: u64 = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap())
@@ -313,9 +322,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         let (conn, repo) = open(&path, BY_HAND).await;
-        repo.insert_batch(group(0, 40)).await.unwrap();
-        repo.flush().await.unwrap();
-        repo.index_text().await.unwrap();
+        store_indexed(&repo, 0, 40).await;
         // Stopped after the index let go of messages 0 and 3 but before they were deleted.
         forget(&conn, &["m-000000", "m-000003"], 2).await.unwrap();
         assert_eq!(progress(&conn).await, (40, 2));
@@ -343,9 +350,7 @@ mod tests {
                       ON CONFLICT (span, start) DO UPDATE SET n = n + excluded.n";
         for (extra, rebuilt) in [(1, false), (3, true)] {
             let (conn, repo) = open(&path, BY_HAND).await;
-            repo.insert_batch(group(0, 40)).await.unwrap();
-            repo.flush().await.unwrap();
-            repo.index_text().await.unwrap();
+            store_indexed(&repo, 0, 40).await;
             // A deletion of one row noted, then `messages` moved by `extra` deletions: one is the
             // noted deletion landing; three means the search file missed two (a power cut took
             // back its later records, say).
@@ -375,12 +380,7 @@ mod tests {
         let mut wal = small.clone().into_os_string();
         wal.push("-wal");
         for (first, n) in [(100, 20), (120, 40)] {
-            let (conn, repo) = open(&small, BY_HAND).await;
-            repo.insert_batch(group(first, n)).await.unwrap();
-            repo.flush().await.unwrap();
-            repo.index_text().await.unwrap();
-            repo.close().await.unwrap();
-            conn.close().await.unwrap();
+            filled(&small, first, n).await;
             assert!(!std::path::Path::new(&wal).exists(), "a log left after a clean stop");
             if first == 100 {
                 std::fs::copy(&small, &backup).unwrap();
@@ -420,14 +420,8 @@ mod tests {
     async fn an_index_built_from_another_database_is_emptied_even_where_its_rows_fit() {
         let dir = tempfile::tempdir().unwrap();
         let (other, this) = (dir.path().join("other.db"), dir.path().join("this.db"));
-        for (path, first, n) in [(&other, 100, 20), (&this, 300, 60)] {
-            let (conn, repo) = open(path, BY_HAND).await;
-            repo.insert_batch(group(first, n)).await.unwrap();
-            repo.flush().await.unwrap();
-            repo.index_text().await.unwrap();
-            repo.close().await.unwrap();
-            conn.close().await.unwrap();
-        }
+        filled(&other, 100, 20).await;
+        filled(&this, 300, 60).await;
         let want: Vec<String> =
             (300..360).filter(|i| text(*i).to_lowercase().contains("needle")).map(|i| format!("m-{i:06}")).collect();
         // Fewer rows than this database has and no deletions in either: only the token tells.
