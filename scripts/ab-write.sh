@@ -6,7 +6,7 @@
 #   BEFORE_BIN=old AFTER_BIN=new scripts/ab-write.sh envelope ROUNDS CONNECTIONS MESSAGES
 #   AFTER_BIN=new scripts/ab-write.sh ratio CONNECTIONS...
 #
-# Prints one line per run (req/s or messages/s, p50, p99, max, lost, peak RSS); loadgen's JSON
+# Prints one line per run (req/s or messages/s, p50, p99, max, lost, peak RSS, the log's size); loadgen's JSON
 # lines go to $AB_OUT (default target/bench/ab-<time>.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,10 +46,12 @@ one() {
     exit 1
   fi
   local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+  # The log is reused, never shrunk, so its size is the longest it grew.
+  local wal; wal=$(stat -c %s "$dir/app.db-wal" 2> /dev/null || echo 0)
   metrics=$(curl -s "http://127.0.0.1:$PORT/metrics")
   kill "$pid"; wait "$pid" 2> /dev/null || true
   echo "$out" >> "$OUT"
-  echo "$name: $(summary "$out") rss_peak $((hwm / 1024)) MiB"
+  echo "$name: $(summary "$out") rss_peak $((hwm / 1024)) MiB wal $((wal / 1048576)) MiB"
   rm -rf "$dir"
 }
 

@@ -9,13 +9,26 @@
 //! A log that keeps growing is reused only when a checkpoint has copied all of it before the
 //! next write begins, which a concurrent checkpoint never manages under steady load. So once the
 //! log passes a size, the task pauses the writer between two groups (the write gate) and copies
-//! what the last pass missed, a short step since that pass took most of it.
+//! what the last pass missed, a short step since that pass took most of it. Readers matter too: a
+//! frame after a reader's snapshot is not copied, and the log is not started over while a reader
+//! is in it, so the pass also waits for the text indexer's run, the one reader always there.
+//! Once a reader did hold the log up for long (a long export), the writer gives the space back
+//! when it starts the log over ([`LOG_SIZE_LIMIT`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::Mutex;
+
+use super::text_index::TextGate;
+
+/// The log length at which a pass makes the log reusable.
+pub const REUSE_AT_PAGES: i64 = 16_384;
+
+/// `journal_size_limit` of the writers' connections, in bytes: twice the length at which the log
+/// is made reusable, so only a log that grew past it (held up by a reader) is cut back.
+pub const LOG_SIZE_LIMIT: i64 = 2 * REUSE_AT_PAGES * 4096;
 
 /// When to checkpoint.
 #[derive(Debug, Clone, Copy)]
@@ -28,8 +41,11 @@ pub struct CheckpointPolicy {
 
 impl Default for CheckpointPolicy {
     fn default() -> Self {
-        // About 16 MiB of log at 4 KiB pages; SQLite's own threshold is 1,000 pages.
-        Self { every: Duration::from_millis(200), reuse_at_pages: 4_096 }
+        // About 64 MiB of log at 4 KiB pages (SQLite's own threshold is 1,000 pages). Each time
+        // the log is made reusable the writer pauses for the last frames' copy and the database's
+        // fsync, and its next commit syncs the restarted log's header: at 16 MiB that came several
+        // times a second under load and set the write p99 (see BENCHMARKS.md).
+        Self { every: Duration::from_millis(200), reuse_at_pages: REUSE_AT_PAGES }
     }
 }
 
@@ -65,15 +81,31 @@ async fn checkpoint_of(db: &DatabaseConnection, pragma: &str) -> Result<LogState
 ///
 /// # Errors
 /// The database cannot be reached.
-pub async fn pass(db: &DatabaseConnection, gate: &WriteGate, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
+pub async fn pass(db: &DatabaseConnection, gates: &Gates, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
     let state = checkpoint(db).await?;
     if state.logged < policy.reuse_at_pages {
         return Ok(state);
     }
+    // A reader's snapshot keeps the frames after it from being copied, and while a reader is in
+    // the log the writer cannot start it over: the indexer, which reads `messages` for most of
+    // each pass under load, would otherwise let the log grow for seconds at a time (to 800 MiB in
+    // the first 8 s of a 32-connection write load). So its run is waited for, outside the pause,
+    // and the next one starts once the log has been started over.
+    let _indexing = gates.text.lock().await;
+    // The indexer's run may have kept much of the log from the first pass: copied now, the
+    // pause below has only the last groups' frames left to copy.
+    checkpoint(db).await?;
     // No write transaction is open while the gate is held, so this pass can copy the whole log
     // and the writer's next transaction starts it over.
-    let _paused = gate.lock().await;
+    let _paused = gates.write.lock().await;
     checkpoint(db).await
+}
+
+/// What a pass pauses: the writer, and the text indexer's runs.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    pub write: WriteGate,
+    pub text: TextGate,
 }
 
 /// One pass over the search file's log (see `search_file`): passive, and past the policy's length
@@ -102,19 +134,20 @@ mod tests {
         std::fs::metadata(path).map_or(0, |m| m.len() / 4096)
     }
 
-    /// Checkpoints that never run on their own during the test.
+    /// Checkpoints that never run on their own during the test, and make the log reusable past
+    /// 64 pages.
     const BY_HAND: CheckpointPolicy = CheckpointPolicy { every: Duration::from_secs(3600), reuse_at_pages: 64 };
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_keep_the_log_short_under_steady_writes() {
         let dir = tempfile::tempdir().unwrap();
         let (conn, repo) = open(&dir.path().join("c.db"), BY_HAND).await;
-        let gate = repo.write_gate();
+        let gates = Gates { write: repo.write_gate(), text: TextGate::default() };
         let wal = dir.path().join("c.db-wal");
         let mut longest = 0;
         for g in 0..40 {
             repo.insert_batch(group(g * 50, 50)).await.unwrap();
-            pass(&conn, &gate, BY_HAND).await.unwrap();
+            pass(&conn, &gates, BY_HAND).await.unwrap();
             longest = longest.max(pages(&wal));
         }
         // Without passes the writer never checkpoints: 40 groups leave thousands of pages.
@@ -123,6 +156,33 @@ mod tests {
         assert_eq!(state.copied, state.logged, "a pass with writes paused copies the whole log");
         let stats = crate::domain::ports::MessageRepository::stats(&repo).await.unwrap();
         assert_eq!(stats.total_messages, 2_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pass_waits_out_an_indexer_run_and_then_copies_the_whole_log() {
+        use sea_orm::TransactionTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, repo) = open(&dir.path().join("c.db"), BY_HAND).await;
+        let gates = Gates { write: repo.write_gate(), text: repo.text_gate.clone() };
+        repo.insert_batch(group(0, 1_000)).await.unwrap();
+        // An indexer run: its turn taken, and a snapshot of `messages` open while it writes.
+        let run = gates.text.clone().lock_owned().await;
+        let snapshot = conn.begin().await.unwrap();
+        let held = Statement::from_string(DbBackend::Sqlite, "SELECT count(*) FROM messages");
+        snapshot.query_one_raw(held).await.unwrap();
+        // Frames after the snapshot, which no checkpoint can copy while it is open.
+        repo.insert_batch(group(1_000, 100)).await.unwrap();
+        let passing = tokio::spawn({
+            let (conn, gates) = (conn.clone(), gates.clone());
+            async move { pass(&conn, &gates, BY_HAND).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!passing.is_finished(), "the pass went ahead while the indexer's run was reading");
+        snapshot.commit().await.unwrap();
+        drop(run);
+        let state = passing.await.unwrap();
+        assert!(state.logged >= BY_HAND.reuse_at_pages, "too short a log to test: {state:?}");
+        assert_eq!(state.copied, state.logged, "the pass left part of the log uncopied");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

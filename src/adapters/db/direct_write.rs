@@ -152,7 +152,8 @@ impl DirectWriter {
 }
 
 /// The connection as the sea-orm writer's is configured: commits append to the log without an
-/// fsync (the log is synced after them, see `WalFile`), no automatic checkpoints, a 32 MiB cache.
+/// fsync (the log is synced after them, see `WalFile`), no automatic checkpoints, a 32 MiB cache,
+/// and a log cut back when it is started over past [`super::checkpoint::LOG_SIZE_LIMIT`].
 fn connect(path: &Path) -> Result<Connection, RepoError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(storage)?;
@@ -162,10 +163,11 @@ fn connect(path: &Path) -> Result<Connection, RepoError> {
         // The log's fsync after each commit is what makes a 200 durable; without WAL there is none.
         return Err(RepoError::Unavailable(format!("the database's journal mode is {mode}, not wal")));
     }
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0;",
-    )
+         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+        super::checkpoint::LOG_SIZE_LIMIT
+    ))
     .map_err(storage)?;
     Ok(conn)
 }

@@ -24,6 +24,7 @@ pub struct Work {
 /// The two tasks; they run until aborted.
 pub fn spawn(work: Work, policy: CheckpointPolicy) -> [JoinHandle<()>; 2] {
     let Work { db, gate, text_gate, horizon } = work;
+    let gates = checkpoint::Gates { write: gate, text: Arc::clone(&text_gate) };
     let indexer = every(policy, {
         let db = db.clone();
         move || {
@@ -39,9 +40,9 @@ pub fn spawn(work: Work, policy: CheckpointPolicy) -> [JoinHandle<()>; 2] {
         }
     });
     let checkpointer = every(policy, move || {
-        let (db, gate) = (db.clone(), Arc::clone(&gate));
+        let (db, gates) = (db.clone(), gates.clone());
         async move {
-            if let Err(e) = checkpoint::pass(&db, &gate, policy).await {
+            if let Err(e) = checkpoint::pass(&db, &gates, policy).await {
                 tracing::warn!(error = %e, "WAL checkpoint failed; retrying on the next pass");
             }
         }

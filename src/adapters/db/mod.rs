@@ -140,7 +140,10 @@ fn pool_options(config: &DbConfig, size: u32, role: Role) -> Result<ConnectOptio
                 Role::Shared => o,
                 // A 32 MiB page cache (a negative size is in KiB), as the direct writer's: together
                 // more than the soft heap limit, which then decides; checkpoints run elsewhere.
-                Role::Writer => o.pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0"),
+                Role::Writer => o
+                    .pragma("cache_size", "-32768")
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("journal_size_limit", checkpoint::LOG_SIZE_LIMIT.to_string()),
             }
         });
     Ok(options)
