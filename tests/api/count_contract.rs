@@ -87,15 +87,17 @@ async fn searches(repo: &dyn MessageRepository, reference: &Reference, senders: 
     }
 }
 
-/// Offset pages of searches, shallow and deep, must hold the rows a sort of the reference puts
-/// there: a store that starts a deep page from what it knows of where the matches fall must land
-/// on the same row as one that passes over every match.
+/// Offset pages of searches, shallow and deep, alone and beside the busy sender, must hold the
+/// rows a sort of the reference puts there: a store that starts a deep page from what it knows of
+/// where the matches fall, or tests a sender's rows against the index's matches, must land on the
+/// same row as one that passes over every match.
 async fn pages(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lcg) {
-    for q in ["-", "busy-2", "m-1"] {
+    for (q, from) in [("-", None), ("busy-2", None), ("m-1", None), ("busy-24", Some(BUSY)), ("busy-2", Some(BUSY))] {
         for since in [None, Some(BOUNDARIES[2]), Some(instant(rng))] {
             let mut expected: Vec<(i64, String)> = reference
                 .0
                 .values()
+                .filter(|(m, _)| from.is_none_or(|f| m.sender_key() == Some(f)))
                 .filter(|(m, _)| since.is_none_or(|s| m.ts.as_micros() >= s))
                 .filter(|(m, _)| m.message_id.as_str().to_lowercase().contains(q))
                 .map(|(m, _)| (m.ts.as_micros(), m.message_id.as_str().to_owned()))
@@ -107,6 +109,7 @@ async fn pages(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lc
             for offset in offsets {
                 let raw = RawListQuery {
                     q: Some(q.to_owned()),
+                    from: from.map(str::to_owned),
                     since: since.map(|s| Timestamp::from_micros(s).unwrap().to_rfc3339()),
                     ..RawListQuery::default()
                 };
@@ -117,9 +120,13 @@ async fn pages(repo: &dyn MessageRepository, reference: &Reference, rng: &mut Lc
                     .map(|r| (r.message.ts.as_micros(), r.message.message_id.as_str().to_owned()))
                     .collect();
                 let want: Vec<(i64, String)> = expected.iter().skip(offset as usize).take(7).cloned().collect();
-                assert_eq!(got, want, "q {q:?} since {since:?} offset {offset}");
-                assert_eq!(page.total, n, "q {q:?} since {since:?}");
-                assert_eq!(page.next.is_some(), offset + 7 < n, "q {q:?} since {since:?} offset {offset}");
+                assert_eq!(got, want, "q {q:?} from {from:?} since {since:?} offset {offset}");
+                assert_eq!(page.total, n, "q {q:?} from {from:?} since {since:?}");
+                assert_eq!(
+                    page.next.is_some(),
+                    offset + 7 < n,
+                    "q {q:?} from {from:?} since {since:?} offset {offset}"
+                );
             }
         }
     }

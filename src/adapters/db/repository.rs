@@ -299,18 +299,40 @@ pub(super) fn filtered(filter: &MessageFilter, index: Option<&IndexedSearch>) ->
         select = select.filter(Column::Kind.eq(kind.as_str()));
     }
     if let Some(q) = &filter.text {
-        if let Some(index) = index {
-            // The trigram index narrows the rows it holds; the LIKE below keeps the answer exact. One
-            // set of rowids, not an OR, which SQLite would test row by row along the `ts` index.
-            select = select.filter(Expr::cust_with_values(
-                "\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
-                 UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
-                [sea_orm::Value::from(index.phrase.as_str()), sea_orm::Value::from(index.upto)],
-            ));
+        let like = Column::TextFolded.like(LikeExpr::new(like_pattern(q.folded())).escape('\\'));
+        match (index, &filter.from) {
+            (Some(index), Some(_)) => select = select.filter(sender_matches(index, like)),
+            (Some(index), None) => {
+                // The trigram index narrows the rows it holds; the LIKE keeps the answer exact. One
+                // set of rowids, not an OR, which SQLite would test row by row along the `ts` index.
+                select = select
+                    .filter(Expr::cust_with_values(
+                        "\"messages\".\"rowid\" IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ? \
+                         UNION ALL SELECT rowid FROM messages WHERE rowid > ?)",
+                        [sea_orm::Value::from(index.phrase.as_str()), sea_orm::Value::from(index.upto)],
+                    ))
+                    .filter(like);
+            }
+            (None, _) => select = select.filter(like),
         }
-        select = select.filter(Column::TextFolded.like(LikeExpr::new(like_pattern(q.folded())).escape('\\')));
     }
     select
+}
+
+/// Beside a sender, the search as a test of each of the sender's index entries: an indexed row
+/// matches when its rowid is among the index's matches (a phrase of three or more characters
+/// matches exactly the texts holding the needle), so only the rows after the index are read to
+/// be tested with `like`. The `+` keeps SQLite from driving the query by the matches instead,
+/// which reads every match's row to learn its sender: for the busiest sender of 10^6 messages
+/// and a word in a tenth of them, 143-165 ms for the count against 70-81 ms this way.
+fn sender_matches(index: &IndexedSearch, like: Expr) -> Condition {
+    let rowid = "\"messages\".\"rowid\"";
+    let indexed = Expr::cust_with_values(
+        format!("{rowid} <= ? AND +{rowid} IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)"),
+        [sea_orm::Value::from(index.upto), sea_orm::Value::from(index.phrase.as_str())],
+    );
+    let recent = Expr::cust_with_values(format!("{rowid} > ?"), [sea_orm::Value::from(index.upto)]);
+    Condition::any().add(indexed).add(Condition::all().add(recent).add(like))
 }
 
 /// Keyset paging: only the rows after `filter.after`, one index range at any depth.
