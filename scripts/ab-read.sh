@@ -15,13 +15,20 @@ PORT=${AB_PORT:-8124}
 DIST=${AB_DIST:-january}
 dir=$(cd "${1:?the directory of the seeded app.db}" && pwd) rounds=${2:-2}
 : > "$dir/empty.toml"
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2> /dev/null || true' EXIT
 
 run() {
   local name=$1 bin=$2
   WEBHOOK_SECRET=s PORT=$PORT HOST=127.0.0.1 DATABASE_URL="sqlite://$dir/app.db" LOG_LEVEL=warn READ_API_TOKEN= \
     CONFIG_FILE="$dir/empty.toml" "$bin" > "$dir/$name.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/health/ready" > /dev/null && break; sleep 0.1; done
+  pid=$!
+  local ready=
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/health/ready" > /dev/null && ready=1 && break; sleep 0.1; done
+  if [ -z "$ready" ]; then
+    echo "$name: the service did not become ready; see $dir/$name.log" >&2
+    exit 1
+  fi
   echo "== $name: 32 connections"
   "$LOADGEN" read --target "http://127.0.0.1:$PORT" -c 32 --duration 10s --warmup 40s --stats-share 0.1 \
     --dist "$DIST" --seed 42 --service-pid "$pid"
@@ -31,6 +38,7 @@ run() {
     --max-offset 10000
   kill "$pid"
   wait "$pid" 2> /dev/null || true
+  pid=
 }
 
 for r in $(seq 1 "$rounds"); do

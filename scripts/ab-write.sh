@@ -46,7 +46,8 @@ one() {
     exit 1
   fi
   local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-  # The log is reused, never shrunk, so its size is the longest it grew.
+  # The log is reused, and shrunk only back to 128 MiB (journal_size_limit): up to that size, its
+  # size is the longest it grew; at 128 MiB it may have grown further.
   local wal; wal=$(stat -c %s "$dir/app.db-wal" 2> /dev/null || echo 0)
   metrics=$(curl -s "http://127.0.0.1:$PORT/metrics")
   kill "$pid"; wait "$pid" 2> /dev/null || true

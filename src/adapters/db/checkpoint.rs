@@ -89,8 +89,9 @@ pub async fn pass(db: &DatabaseConnection, gates: &Gates, policy: CheckpointPoli
     // A reader's snapshot keeps the frames after it from being copied, and while a reader is in
     // the log the writer cannot start it over: the indexer, which reads `messages` for most of
     // each pass under load, would otherwise let the log grow for seconds at a time (to 800 MiB in
-    // the first 8 s of a 32-connection write load). So its run is waited for, outside the pause,
-    // and the next one starts once the log has been started over.
+    // the first 8 s of a 32-connection write load). So its run is waited for, outside the pause.
+    // The next run may begin before the writer starts the log over; once the whole log is
+    // copied, a new reader reads the database file (read mark 0) and does not hold it up.
     let _indexing = gates.text.lock().await;
     // The indexer's run may have kept much of the log from the first pass: copied now, the
     // pause below has only the last groups' frames left to copy.
