@@ -179,6 +179,9 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(!passing.is_finished(), "the pass went ahead while the indexer's run was reading");
+        // Waiting for the run, the pass has not yet paused the writer.
+        let written = tokio::time::timeout(Duration::from_secs(2), repo.insert_batch(group(1_100, 10))).await;
+        assert_eq!(written.expect("the writer was paused while the pass waited").unwrap().len(), 10);
         snapshot.commit().await.unwrap();
         drop(run);
         let state = passing.await.unwrap();

@@ -19,6 +19,8 @@ mod scan_gate;
 mod search_file;
 mod search_profile;
 mod search_totals;
+#[cfg(test)]
+mod sender_search_tests;
 mod status_reads;
 #[cfg(test)]
 mod test_support;

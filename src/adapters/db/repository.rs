@@ -381,7 +381,7 @@ const SHALLOW: u64 = 1_000;
 
 /// Rows of one sender a search walks and tests rather than gather its matches through the text
 /// index, when how many matches the search has is not known.
-const SENDER_WALK: u64 = 20_000;
+pub(super) const SENDER_WALK: u64 = 20_000;
 
 /// The rows stored from `from`, as its maintained count says.
 async fn sender_rows(txn: &DatabaseTransaction, from: &str) -> Result<u64, DbErr> {

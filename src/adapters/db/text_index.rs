@@ -221,7 +221,6 @@ mod tests {
         (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap())
     }
 
-    /// FTS5's own check of the index's structure.
     /// A database at `path` holding messages `first..first + n`, indexed, and stopped cleanly.
     async fn filled(path: &std::path::Path, first: usize, n: usize) {
         let (conn, repo) = open(path, BY_HAND).await;
@@ -230,6 +229,7 @@ mod tests {
         conn.close().await.unwrap();
     }
 
+    /// FTS5's own check of the index's structure.
     async fn intact(conn: &DatabaseConnection) {
         conn.execute_unprepared("INSERT INTO messages_text (messages_text) VALUES ('integrity-check')").await.unwrap();
     }
