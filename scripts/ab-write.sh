@@ -7,7 +7,7 @@
 #   AFTER_BIN=new scripts/ab-write.sh ratio CONNECTIONS...
 #
 # Prints one line per run (req/s or messages/s, p50, p99, max, lost, peak RSS, the log's size); loadgen's JSON
-# lines go to $AB_OUT (default target/bench/ab-<time>.jsonl).
+# lines go to $AB_OUT (default target/bench/ab-<time>.jsonl). Each run lasts $AB_DURATION (default 10s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOADGEN=${LOADGEN:-loadgen/target/release/loadgen}
@@ -41,13 +41,13 @@ one() {
   local dir; dir=$(mktemp -d "$work/db.XXXX")
   start "$bin" "$dir"
   local out
-  if ! out=$("$LOADGEN" write --target "http://127.0.0.1:$PORT" --secret s --duration 10s --json "$@" 2> "$dir/loadgen.err" | tail -1); then
+  if ! out=$("$LOADGEN" write --target "http://127.0.0.1:$PORT" --secret s --duration "${AB_DURATION:-10s}" --json "$@" 2> "$dir/loadgen.err" | tail -1); then
     cat "$dir/loadgen.err" >&2
     exit 1
   fi
   local hwm; hwm=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-  # The log is reused, and shrunk only back to 128 MiB (journal_size_limit): up to that size, its
-  # size is the longest it grew; at 128 MiB it may have grown further.
+  # The log is reused, and shrunk only back to 256 MiB (journal_size_limit): up to that size, its
+  # size is the longest it grew; at 256 MiB it may have grown further.
   local wal; wal=$(stat -c %s "$dir/app.db-wal" 2> /dev/null || echo 0)
   metrics=$(curl -s "http://127.0.0.1:$PORT/metrics")
   kill "$pid"; wait "$pid" 2> /dev/null || true

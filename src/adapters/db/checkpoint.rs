@@ -24,7 +24,7 @@ use tokio::sync::Mutex;
 use super::text_index::TextGate;
 
 /// The log length at which a pass makes the log reusable.
-pub const REUSE_AT_PAGES: i64 = 16_384;
+pub const REUSE_AT_PAGES: i64 = 32_768;
 
 /// `journal_size_limit` of the writers' connections, in bytes: twice the length at which the log
 /// is made reusable, so only a log that grew past it (held up by a reader) is cut back.
@@ -41,10 +41,11 @@ pub struct CheckpointPolicy {
 
 impl Default for CheckpointPolicy {
     fn default() -> Self {
-        // About 64 MiB of log at 4 KiB pages (SQLite's own threshold is 1,000 pages). Each time
+        // About 128 MiB of log at 4 KiB pages (SQLite's own threshold is 1,000 pages). Each time
         // the log is made reusable the writer pauses for the last frames' copy and the database's
         // fsync, and its next commit syncs the restarted log's header: at 16 MiB that came several
-        // times a second under load and set the write p99 (see BENCHMARKS.md).
+        // times a second under load and set the write p99, and 128 MiB still took 1.7-3.3 ms off
+        // it at 32 connections against 64 MiB (see BENCHMARKS.md).
         Self { every: Duration::from_millis(200), reuse_at_pages: REUSE_AT_PAGES }
     }
 }
