@@ -26,6 +26,11 @@ use super::text_index::TextGate;
 /// The log length at which a pass makes the log reusable.
 pub const REUSE_AT_PAGES: i64 = 32_768;
 
+/// The search file's log length past which its pass restarts it: that pauses nothing, and no
+/// `journal_size_limit` cuts that log back, so it is kept at the length it had before the
+/// messages file's log was let grow to [`REUSE_AT_PAGES`].
+const SEARCH_REUSE_AT_PAGES: i64 = 16_384;
+
 /// `journal_size_limit` of the writers' connections, in bytes: twice the length at which the log
 /// is made reusable, so only a log that grew past it (held up by a reader) is cut back.
 pub const LOG_SIZE_LIMIT: i64 = 2 * REUSE_AT_PAGES * 4096;
@@ -111,14 +116,14 @@ pub struct Gates {
 }
 
 /// One pass over the search file's log (see `search_file`): passive, and past the policy's length
-/// one that waits for readers (`RESTART`, under the busy timeout) rather than pausing anything.
+/// (at most [`SEARCH_REUSE_AT_PAGES`]) one that waits for readers (`RESTART`, under the busy timeout) rather than pausing anything.
 /// Only the indexer and deletions write there, and only deletions wait for it, at most that long.
 ///
 /// # Errors
 /// The database cannot be reached.
 pub async fn search_pass(db: &DatabaseConnection, policy: CheckpointPolicy) -> Result<LogState, DbErr> {
     let state = checkpoint_of(db, "PRAGMA search.wal_checkpoint(PASSIVE)").await?;
-    if state.logged < policy.reuse_at_pages {
+    if state.logged < policy.reuse_at_pages.min(SEARCH_REUSE_AT_PAGES) {
         return Ok(state);
     }
     checkpoint_of(db, "PRAGMA search.wal_checkpoint(RESTART)").await
