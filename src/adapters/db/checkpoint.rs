@@ -26,9 +26,9 @@ use super::text_index::TextGate;
 /// The log length at which a pass makes the log reusable.
 pub const REUSE_AT_PAGES: i64 = 32_768;
 
-/// The search file's log length past which its pass restarts it: that pauses nothing, and no
-/// `journal_size_limit` cuts that log back, so it is kept at the length it had before the
-/// messages file's log was let grow to [`REUSE_AT_PAGES`].
+/// The search file's log length (64 MiB) past which its pass restarts it. A restart there pauses
+/// nothing, so the log need not grow as long as the messages file's, and no `journal_size_limit`
+/// cuts it back once it has.
 const SEARCH_REUSE_AT_PAGES: i64 = 16_384;
 
 /// `journal_size_limit` of the writers' connections, in bytes: twice the length at which the log
@@ -116,8 +116,9 @@ pub struct Gates {
 }
 
 /// One pass over the search file's log (see `search_file`): passive, and past the policy's length
-/// (at most [`SEARCH_REUSE_AT_PAGES`]) one that waits for readers (`RESTART`, under the busy timeout) rather than pausing anything.
-/// Only the indexer and deletions write there, and only deletions wait for it, at most that long.
+/// (at most [`SEARCH_REUSE_AT_PAGES`]) one that waits for readers (`RESTART`, under the busy
+/// timeout) rather than pausing anything. Only the indexer and deletions write there, and only
+/// deletions wait for it, at most that long.
 ///
 /// # Errors
 /// The database cannot be reached.
