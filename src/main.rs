@@ -9,7 +9,7 @@ use webhook_ingest::app::config::Settings;
 use webhook_ingest::app::{cli, memory, send, telemetry};
 
 fn main() -> ExitCode {
-    memory::tune_allocator();
+    memory::limit_arenas();
     match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime.block_on(run()),
         Err(e) => fail(&format!("cannot start the runtime: {e}")),
