@@ -56,6 +56,8 @@ def main():
     if len(sys.argv) != 2:
         sys.exit("usage: sync-profile.py TRACE")
     all_calls = calls(sys.argv[1])
+    if not all_calls:
+        sys.exit("no fsync or fdatasync lines in the trace (strace needs -f -ttt -T -y)")
     by_file = collections.defaultdict(list)
     for call, name, _, secs in all_calls:
         by_file[(call, name)].append(secs)
@@ -64,7 +66,7 @@ def main():
         print("%-10s %-24s %7d %8.2f %s %8.1f" % (call, name, len(v), ms(v, 0.5), p99(v), max(v) * 1000))
 
     def is_log(c):
-        return c[0] == "fdatasync" and c[1].endswith(".db-wal")
+        return c[0] == "fdatasync" and c[1].endswith("-wal") and not c[1].endswith("-search-wal")
 
     logs = [c for c in all_calls if is_log(c)]
     others = sorted((c for c in all_calls if not is_log(c)), key=lambda c: c[2])
