@@ -24,6 +24,10 @@ BEGUN = re.compile(r"(fsync|fdatasync)\(\d+<([^>]*)> <unfinished")
 RESUMED = re.compile(r"<\.\.\. (fsync|fdatasync) resumed>.*<([\d.]+)>")
 
 
+def basename(path):
+    return path.rsplit("/", 1)[-1]
+
+
 def calls(path):
     """(call, file name, start, seconds) of every completed sync in the trace."""
     begun, out = {}, []
@@ -34,9 +38,9 @@ def calls(path):
                 continue
             tid, start, rest = m.group(1), float(m.group(2)), m.group(3)
             if d := DONE.match(rest):
-                out.append((d.group(1), d.group(2).rsplit("/", 1)[-1], start, float(d.group(3))))
+                out.append((d.group(1), basename(d.group(2)), start, float(d.group(3))))
             elif b := BEGUN.match(rest):
-                begun[tid] = (b.group(1), b.group(2).rsplit("/", 1)[-1], start)
+                begun[tid] = (b.group(1), basename(b.group(2)), start)
             elif (r := RESUMED.match(rest)) and tid in begun:
                 call, name, start = begun.pop(tid)
                 out.append((call, name, start, float(r.group(2))))
@@ -69,7 +73,7 @@ def main():
         return c[0] == "fdatasync" and c[1].endswith("-wal") and not c[1].endswith("-search-wal")
 
     logs = [c for c in all_calls if is_log(c)]
-    others = sorted((c for c in all_calls if not is_log(c)), key=lambda c: c[2])
+    others = [c for c in all_calls if not is_log(c)]
     overlapped = collections.defaultdict(list)
     for _, _, start, secs in logs:
         end = start + secs
