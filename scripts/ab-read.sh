@@ -7,20 +7,23 @@
 # DIR holds app.db (and app.db-search), seeded for example by
 # `loadgen seed --count 1000000 -c 32 --dist january --seed 42`. Per binary and round: a fresh
 # start, the 32-connection default mix after a 40 s warm-up, its peak RSS, then one connection
-# with offsets up to 10^4. Set AB_DIST for another distribution (default january).
+# with offsets up to 10^4. Set AB_DIST for another distribution (default january),
+# AB_DATABASE_URL to read a PostgreSQL database instead of DIR/app.db (DIR then holds only the
+# logs), and AB_CURSOR=1 to end each round with one connection walking cursors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOADGEN=${LOADGEN:-$PWD/loadgen/target/release/loadgen}
 PORT=${AB_PORT:-8124}
 DIST=${AB_DIST:-january}
 dir=$(cd "${1:?the directory of the seeded app.db}" && pwd) rounds=${2:-2}
+url=${AB_DATABASE_URL:-sqlite://$dir/app.db}
 : > "$dir/empty.toml"
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2> /dev/null || true' EXIT
 
 run() {
   local name=$1 bin=$2
-  WEBHOOK_SECRET=s PORT=$PORT HOST=127.0.0.1 DATABASE_URL="sqlite://$dir/app.db" LOG_LEVEL=warn READ_API_TOKEN= \
+  WEBHOOK_SECRET=s PORT=$PORT HOST=127.0.0.1 DATABASE_URL="$url" LOG_LEVEL=warn READ_API_TOKEN= \
     CONFIG_FILE="$dir/empty.toml" "$bin" > "$dir/$name.log" 2>&1 &
   pid=$!
   local ready=
@@ -36,6 +39,11 @@ run() {
   echo "== $name: 1 connection"
   "$LOADGEN" read --target "http://127.0.0.1:$PORT" -c 1 --duration 10s --stats-share 0.1 --dist "$DIST" --seed 7 \
     --max-offset 10000
+  if [ -n "${AB_CURSOR:-}" ]; then
+    echo "== $name: 1 connection, cursor walks"
+    "$LOADGEN" read --target "http://127.0.0.1:$PORT" -c 1 --duration 10s --stats-share 0 --dist "$DIST" --seed 9 \
+      --cursor --max-depth 100
+  fi
   kill "$pid"
   wait "$pid" 2> /dev/null || true
   pid=

@@ -57,7 +57,7 @@ pub struct SqlMessages {
     pub(super) index_epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Searches that scan every row take turns.
     scans: ScanGate,
-    /// SQLite: totals of searches, brought up to date rather than recounted.
+    /// Totals of searches, brought up to date rather than recounted.
     search_totals: Arc<SearchTotals>,
     /// SQLite: where each searched needle's matches fall in `ts` order.
     search_profiles: Arc<SearchProfiles>,
@@ -495,9 +495,13 @@ impl MessageRepository for SqlMessages {
             }
             (index, ..) => index,
         };
-        let recalled = match mark {
-            Some(mark) => self.search_totals.recall(&txn, filter, mark).await.map_err(unavailable)?,
-            None => None,
+        let recalled = match (mark, self.db.get_database_backend(), &filter.text) {
+            (Some(mark), ..) => self.search_totals.recall(&txn, filter, mark).await.map_err(unavailable)?,
+            // PostgreSQL: remembers the search's settled matches itself.
+            (None, DbBackend::Postgres, Some(_)) => {
+                Some(self.search_totals.postgres(&txn, filter).await.map_err(unavailable)?)
+            }
+            (None, ..) => None,
         };
         let search_only =
             filter.from.is_none() && filter.since.is_none() && filter.source.is_none() && filter.kind.is_none();
