@@ -15,6 +15,7 @@ mod messages;
 mod migrations;
 mod observability;
 mod openapi_examples;
+mod postgres_search;
 mod repository_contract;
 mod scale_out;
 mod security;

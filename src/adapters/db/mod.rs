@@ -13,6 +13,7 @@ mod maintenance;
 mod match_points;
 mod new_file;
 mod nodelay;
+mod postgres_search;
 mod repository;
 mod row_times;
 mod scan_gate;

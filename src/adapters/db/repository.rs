@@ -498,8 +498,8 @@ impl MessageRepository for SqlMessages {
         let recalled = match (mark, self.db.get_database_backend(), &filter.text) {
             (Some(mark), ..) => self.search_totals.recall(&txn, filter, mark).await.map_err(unavailable)?,
             // PostgreSQL: remembers the search's settled matches itself.
-            (None, DbBackend::Postgres, Some(_)) => {
-                Some(self.search_totals.postgres(&txn, filter).await.map_err(unavailable)?)
+            (None, DbBackend::Postgres, Some(q)) => {
+                Some(self.search_totals.postgres(&txn, filter, q).await.map_err(unavailable)?)
             }
             (None, ..) => None,
         };
