@@ -10,10 +10,10 @@
 //!
 //! A search beside `since` differs with every `since`, so it is answered from a profile of its
 //! needle instead: the `ts` of every match, or for a needle with more than [`POINTS`] matches of
-//! evenly spaced ones, each with how many matches come before it. The matches at or after `since`
+//! at most that many evenly spaced ones, each with how many matches come before it. The matches at or after `since`
 //! are then all but those before the nearest point, and those between it and `since` (a short
-//! walk of the `ts` index, each row tested), and the rows written after the profile, tested one by
-//! one.
+//! walk of the `ts` index, each row tested), plus the matches among the rows written after the
+//! profile, each tested.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,8 @@ use super::repository::{filtered, like_pattern};
 use super::search_totals::{Mark, SearchTotals};
 use crate::domain::query::{MessageFilter, TextQuery};
 
-/// Points a profile keeps at most; a needle with no more matches keeps every one.
+/// Points a profile keeps at most (at least half as many when it cannot keep every match); a
+/// needle with no more matches keeps every one.
 const POINTS: i64 = 1_024;
 
 /// Needles profiled at most; when full, the memory starts over.
@@ -183,10 +184,14 @@ impl Profiles {
             None => {
                 let profile = Arc::new(Profile::build(txn, q, at).await?);
                 if let Ok(mut profiles) = self.0.lock() {
-                    if profiles.len() >= NEEDLES {
-                        profiles.clear();
+                    // One built meanwhile from a newer snapshot serves later readers better.
+                    let newer = profiles.get(q.folded()).is_some_and(|p| at.leads_to(p.at) && p.at.top > at.top);
+                    if !newer {
+                        if profiles.len() >= NEEDLES && !profiles.contains_key(q.folded()) {
+                            profiles.clear();
+                        }
+                        profiles.insert(q.folded().to_owned(), Arc::clone(&profile));
                     }
-                    profiles.insert(q.folded().to_owned(), Arc::clone(&profile));
                 }
                 profile
             }
@@ -195,19 +200,25 @@ impl Profiles {
         let stmt = Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT count(*) FILTER (WHERE ts >= $2 AND coalesce(text_folded, '') LIKE $3 ESCAPE '\\') AS recent, \
-               count(*) AS rows \
+               count(*) FILTER (WHERE feed_xid <= $4::text::xid8) AS settled \
              FROM messages WHERE feed_xid > $1::text::xid8",
-            [profile.at.top.to_string().into(), since.into(), like_pattern(q.folded()).into()],
+            [
+                profile.at.top.to_string().into(),
+                since.into(),
+                like_pattern(q.folded()).into(),
+                at.top.to_string().into(),
+            ],
         );
-        let (recent, rows) = match txn.query_one_raw(stmt).await? {
-            Some(row) => (count(&row, "recent")?, count(&row, "rows")?),
+        let (recent, settled_since) = match txn.query_one_raw(stmt).await? {
+            Some(row) => (count(&row, "recent")?, count(&row, "settled")?),
             None => (0, 0),
         };
-        // Built again by the next search once enough has settled since to be worth it; never while
-        // an open transaction holds `xmin` where it was, since a new profile would cover no more.
-        if rows > STALE_ROWS.unsigned_abs()
-            && at.top > profile.at.top
+        // Built again by the next search once many rows have settled after it, so that a new one
+        // would spare searches testing them; rows still unsettled (behind a transaction left
+        // open) would be tested by a new profile's searches just the same.
+        if settled_since > STALE_ROWS.unsigned_abs()
             && let Ok(mut profiles) = self.0.lock()
+            && profiles.get(q.folded()).is_some_and(|p| Arc::ptr_eq(p, &profile))
         {
             profiles.remove(q.folded());
         }

@@ -1,4 +1,4 @@
-//! SQLite: the `total` of a search, remembered and brought up to date instead of counted again.
+//! The `total` of a search, remembered and brought up to date instead of counted again.
 //!
 //! A search's total costs a pass over its matches, which for a common word is a large share of
 //! the store; yet the same search comes back again and again — the next cursor page, a page
@@ -107,7 +107,7 @@ impl SearchTotals {
     /// Remembers that `filter` (its cursor aside) matches `total` rows in the snapshot `at`.
     pub(super) fn remember(&self, filter: &MessageFilter, at: Mark, total: u64) {
         if let Ok(mut known) = self.known.lock() {
-            if known.len() >= CAPACITY {
+            if known.len() >= CAPACITY && !known.contains_key(&key(filter)) {
                 known.clear();
             }
             known.insert(key(filter), Known { at, total });
