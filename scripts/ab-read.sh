@@ -9,7 +9,8 @@
 # start, the 32-connection default mix after a 40 s warm-up, its peak RSS, then one connection
 # with offsets up to 10^4. Set AB_DIST for another distribution (default january),
 # AB_DATABASE_URL to read a PostgreSQL database instead of DIR/app.db (DIR then holds only the
-# logs), and AB_CURSOR=1 to end each round with one connection walking cursors.
+# logs), AB_CURSOR=1 to end each round with one connection walking cursors, and AB_WRITERS=N to
+# end it with the 32-connection mix again (15 s) beside N connections writing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOADGEN=${LOADGEN:-$PWD/loadgen/target/release/loadgen}
@@ -43,6 +44,17 @@ run() {
     echo "== $name: 1 connection, cursor walks"
     "$LOADGEN" read --target "http://127.0.0.1:$PORT" -c 1 --duration 10s --stats-share 0 --dist "$DIST" --seed 9 \
       --cursor --max-depth 100
+  fi
+  if [ -n "${AB_WRITERS:-}" ]; then
+    echo "== $name: 32 connections beside $AB_WRITERS writing"
+    "$LOADGEN" write --target "http://127.0.0.1:$PORT" --secret s -c "$AB_WRITERS" --duration 22s --dist "$DIST" \
+      > "$dir/$name.writes" 2>&1 &
+    local writer=$!
+    sleep 5
+    "$LOADGEN" read --target "http://127.0.0.1:$PORT" -c 32 --duration 15s --warmup 1s --stats-share 0.1 \
+      --dist "$DIST" --seed 11
+    wait "$writer" || { cat "$dir/$name.writes" >&2; exit 1; }
+    grep -E '^(write|POST|verify)' "$dir/$name.writes" || cat "$dir/$name.writes"
   fi
   kill "$pid"
   wait "$pid" 2> /dev/null || true
