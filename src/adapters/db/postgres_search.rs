@@ -10,10 +10,10 @@
 //!
 //! A search beside `since` differs with every `since`, so it is answered from a profile of its
 //! needle instead: the `ts` of every match, or for a needle with more than [`POINTS`] matches of
-//! at most that many evenly spaced ones, each with how many matches come before it. The matches at or after `since`
-//! are then all but those before the nearest point, and those between it and `since` (a short
-//! walk of the `ts` index, each row tested), plus the matches among the rows written after the
-//! profile, each tested.
+//! at most that many evenly spaced ones, each with how many matches come before it. The matches
+//! at or after `since` are then all but those before the nearest point, and those between it and
+//! `since` (a short walk of the `ts` index, each row tested), plus the matches among the rows
+//! written after the profile, each tested.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,9 +37,12 @@ const NEEDLES: usize = 256;
 /// Rows written after a profile that a search tests one by one before the profile is built again.
 const STALE_ROWS: i64 = 20_000;
 
-/// A text test that the trigram index cannot serve, for rows found another way: through the index
-/// the search would first gather every match of the needle, which is the work remembering saves.
-const TESTED: &str = "coalesce(\"messages\".\"text_folded\", '') LIKE $1 ESCAPE '\\'";
+/// A text test, against the pattern in parameter `$n`, that the trigram index cannot serve, for
+/// rows found another way: through the index the search would first gather every match of the
+/// needle, which is the work remembering saves.
+fn tested(n: u8) -> String {
+    format!("coalesce(\"messages\".\"text_folded\", '') LIKE ${n} ESCAPE '\\'")
+}
 
 impl SearchTotals {
     /// The total of `filter` (its cursor aside), a search for `q`, in the snapshot of `txn`, from
@@ -69,7 +72,7 @@ impl SearchTotals {
                         "\"messages\".\"feed_xid\" > $1::text::xid8",
                         [known.top.to_string()],
                     ))
-                    .filter(Expr::cust_with_values(TESTED, [like_pattern(q.folded())]));
+                    .filter(Expr::cust_with_values(tested(1), [like_pattern(q.folded())]));
                 let (since, all) = settled_and_all(recent, at.top, txn).await?;
                 (total + since, total + all)
             }
@@ -123,8 +126,6 @@ struct Profile {
     /// In `ts` order, the `ts` of evenly spaced matches, each with the number of matches whose
     /// `ts` is smaller; the first match is always one.
     points: Vec<(i64, u64)>,
-    /// Whether every match is a point, so no gap between points needs counting.
-    every_match: bool,
 }
 
 impl Profile {
@@ -144,13 +145,18 @@ impl Profile {
             .map(|r| Ok((r.try_get::<i64>("", "ts")?, count(r, "before")?)))
             .collect::<Result<Vec<_>, DbErr>>()?;
         let matches = rows.first().map_or(Ok(0), |r| count(r, "n"))?;
-        Ok(Self { at, matches, points, every_match: matches <= POINTS.unsigned_abs() })
+        Ok(Self { at, matches, points })
+    }
+
+    /// Whether every match is a point, so no gap between points needs counting.
+    fn every_match(&self) -> bool {
+        self.matches <= POINTS.unsigned_abs()
     }
 
     /// The settled matches at `self.at` with `ts >= since`, in any later snapshot `txn`.
     async fn since(&self, txn: &DatabaseTransaction, q: &TextQuery, since: i64) -> Result<u64, DbErr> {
         let below = self.points.partition_point(|(ts, _)| *ts < since);
-        if self.every_match {
+        if self.every_match() {
             return Ok(self.matches - below as u64);
         }
         let Some(&(ts, before)) = below.checked_sub(1).and_then(|i| self.points.get(i)) else {
@@ -159,8 +165,10 @@ impl Profile {
         };
         let stmt = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT count(*) AS n FROM messages WHERE ts >= $1 AND ts < $2 AND feed_xid <= $3::text::xid8 \
-               AND coalesce(text_folded, '') LIKE $4 ESCAPE '\\'",
+            format!(
+                "SELECT count(*) AS n FROM messages WHERE ts >= $1 AND ts < $2 AND feed_xid <= $3::text::xid8 AND {}",
+                tested(4)
+            ),
             [ts.into(), since.into(), self.at.top.to_string().into(), like_pattern(q.folded()).into()],
         );
         let gap = match txn.query_one_raw(stmt).await? {
@@ -199,9 +207,12 @@ impl Profiles {
         let settled = profile.since(txn, q, since).await?;
         let stmt = Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT count(*) FILTER (WHERE ts >= $2 AND coalesce(text_folded, '') LIKE $3 ESCAPE '\\') AS recent, \
-               count(*) FILTER (WHERE feed_xid <= $4::text::xid8) AS settled \
-             FROM messages WHERE feed_xid > $1::text::xid8",
+            format!(
+                "SELECT count(*) FILTER (WHERE ts >= $2 AND {}) AS recent, \
+                   count(*) FILTER (WHERE feed_xid <= $4::text::xid8) AS settled \
+                 FROM messages WHERE feed_xid > $1::text::xid8",
+                tested(3)
+            ),
             [
                 profile.at.top.to_string().into(),
                 since.into(),
